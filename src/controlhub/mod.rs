@@ -1,0 +1,1 @@
+//! The Control Hub REST client.

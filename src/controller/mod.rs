@@ -1,0 +1,1 @@
+//! Reconcile of ApiCredential, ControlHubConnection and ClusterControlHubConnection.
