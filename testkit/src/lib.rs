@@ -1,1 +1,8 @@
-//! Test support.
+//! Test support shared by the integration tests, the e2e tests, the benchmarks and `make dev-up`:
+//! a real local Kubernetes control plane ([`control_plane`]) and the Control Hub emulator
+//! ([`emulator`]), each run as child processes that die with their parent.
+
+pub mod control_plane;
+pub mod dev;
+pub mod emulator;
+pub mod process;

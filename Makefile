@@ -1,0 +1,58 @@
+# controlhub-operator — entry points. `make help` lists them.
+#
+# Everything a fresh machine needs is installed by these targets: Rust crates (cargo), the
+# Kubernetes test binaries (built from the Go module proxy, cached in ~/.cache/controlhub-operator),
+# and the Python SDK used by the conformance tests (a virtualenv in .venv).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+CARGO ?= cargo
+DEV_DIR := target/dev
+
+.PHONY: help tools venv build build-release lint fmt crds test test-rust test-sdk demo dev-up dev-down bench clean-dev
+
+help: ## List the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+tools: ## Build (or find cached) etcd, kube-apiserver, kube-controller-manager, kubectl, helm
+	@scripts/k8s-tools.sh >/dev/null
+
+venv: ## Create .venv with the official StreamSets SDK for the conformance tests
+	@bash scripts/python-venv.sh
+
+build: ## Build the operator, the emulator and the dev tool
+	$(CARGO) build --workspace --bins
+
+build-release:
+	$(CARGO) build --release --workspace --bins
+
+fmt: ## Format the Rust code
+	$(CARGO) fmt --all
+
+lint: ## rustfmt check and clippy (warnings are errors)
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+crds: ## Regenerate crds/ and the chart's CRDs from the Rust types
+	UPDATE_CRDS=1 $(CARGO) test --test crds_up_to_date
+
+test: tools venv lint build test-rust test-sdk ## The whole test suite
+	@echo "make test: all suites passed"
+
+test-rust: build
+	K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" $(CARGO) test --workspace --no-fail-fast
+
+test-sdk: build venv
+	CONTROLHUB_EMULATOR_BIN="$(CURDIR)/target/debug/controlhub-emulator" .venv/bin/python -m pytest -q tests/sdk
+
+demo: tools build ## Run the operator end to end on a local control plane and the emulator
+	K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" target/debug/controlhub-dev demo
+
+dev-up: tools build ## Start control plane + emulator + operator in the background (see target/dev/env)
+	@scripts/dev.sh up
+
+dev-down: ## Stop what dev-up started
+	@scripts/dev.sh down
+
+bench: tools build-release ## Benchmarks (programs that print figures)
+	$(CARGO) bench --bench controlhub

@@ -1,0 +1,605 @@
+//! The decision at the heart of reconcile: given what was observed (the spec, the operator's own
+//! record in status, the Secret, the owner's credentials in Control Hub, the clock), choose the one
+//! next step. Pure: no I/O, no clock reads; every branch is a unit test below.
+//!
+//! Reconcile applies steps one at a time and decides again after each, so every intermediate state
+//! is one this function can resume from after a crash (design §4):
+//! - a credential is created under a *pending label* carrying the object's UID; until the Secret
+//!   holds its token it is an orphan that a later pass adopts (regenerates) or deletes;
+//! - a rotation is recorded in status before the token is regenerated, so a crash between the
+//!   regenerate and the Secret write is finished by regenerating again.
+
+use chrono::{DateTime, Utc};
+
+use crate::controlhub::{Credential, CredentialId};
+
+/// The rotation strategy, as declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Same credential ID, new token.
+    Regenerate,
+    /// A new credential; the old one is retired after the grace period.
+    Replace,
+}
+
+/// Why a rotation happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RotationReason {
+    /// The rotation schedule came due.
+    Schedule,
+    /// The `controlhub.dev/rotate` annotation changed.
+    Requested,
+    /// The token in the Secret no longer authenticates (regenerated elsewhere).
+    TokenInvalid,
+    /// The Secret lost the token (deleted or edited), so a new one must be issued.
+    SecretLost,
+}
+
+/// What the user declared, resolved (defaults applied, schedule evaluated).
+#[derive(Debug, Clone)]
+pub struct Desired {
+    pub label: String,
+    pub active: bool,
+    pub strategy: Strategy,
+    /// How long a replaced credential keeps working after the Secret switched.
+    pub grace: chrono::Duration,
+    /// When the current token is due for rotation, if a schedule is set.
+    pub next_rotation: Option<DateTime<Utc>>,
+    /// The value of the rotate annotation, if present.
+    pub rotate_request: Option<String>,
+    /// The credential belongs to a user other than the connection's own (Control Hub may refuse to
+    /// regenerate it).
+    pub for_other_user: bool,
+}
+
+/// The operator's durable record of its work, kept in status.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Record {
+    pub credential_id: Option<CredentialId>,
+    pub previous_credential_id: Option<CredentialId>,
+    pub retire_at: Option<DateTime<Utc>>,
+    pub rotation_in_progress: Option<(Strategy, RotationReason)>,
+    pub last_rotation_request: Option<String>,
+}
+
+/// The state of the Secret the credential is delivered in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SecretState {
+    /// No Secret of that name.
+    Missing,
+    /// A Secret of that name exists that this object does not own: never overwritten.
+    Foreign,
+    /// Our Secret; `credential_id` is set when it holds a credential ID and a non-empty token.
+    Managed { credential_id: Option<CredentialId> },
+}
+
+/// Everything [`decide`] looks at.
+#[derive(Debug, Clone)]
+pub struct Observed<'a> {
+    pub now: DateTime<Utc>,
+    /// The object's UID: the marker in pending labels.
+    pub uid: &'a str,
+    pub desired: &'a Desired,
+    pub record: &'a Record,
+    pub secret: &'a SecretState,
+    /// The owner's credentials in Control Hub (all of them, not only ours).
+    pub credentials: &'a [Credential],
+    /// Control Hub's per-owner credential limit.
+    pub quota_limit: usize,
+    /// The result of authenticating with the Secret's token, when that check ran this pass.
+    pub token_valid: Option<bool>,
+}
+
+/// Why reconcile cannot proceed until something changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocker {
+    /// A Secret of the target name exists and is not ours.
+    SecretConflict,
+    /// The owner already has `limit` credentials.
+    QuotaExceeded { count: usize, limit: usize },
+    /// Replace needs a free slot, none is free, and the credential can not be regenerated instead.
+    NoSlotForReplace { count: usize, limit: usize },
+}
+
+/// The one next step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Nothing can be done until the user (or Control Hub's state) changes.
+    Blocked(Blocker),
+    /// Create a credential under `pending_label`, store its token, record it.
+    Create { pending_label: String, recreate: bool },
+    /// An orphan with our marker exists while we have no credential (a crash after create): issue it
+    /// a new token and make it ours. `replacing` when it is the new credential of a Replace.
+    Adopt { id: CredentialId, replacing: bool },
+    /// A credential with our marker that is neither current nor being retired: a leftover.
+    DeleteOrphan { id: CredentialId },
+    /// Record the start of a rotation in status (before any Control Hub call).
+    BeginRotation { strategy: Strategy, reason: RotationReason },
+    /// Regenerate the current credential's token and store it.
+    Regenerate { id: CredentialId },
+    /// Replace: create the new credential under `pending_label`, switch the Secret, retire the old.
+    CreateReplacement { pending_label: String },
+    /// Put the label back / apply the declared label (also finishes a pending label).
+    Rename { id: CredentialId, label: String },
+    /// Put the active state back / apply the declared active state.
+    SetActive { id: CredentialId, active: bool },
+    /// The grace period of a replaced credential is over.
+    RetirePrevious { id: CredentialId },
+    /// In sync; look again at `requeue_at` at the latest.
+    Done { requeue_at: Option<DateTime<Utc>> },
+}
+
+/// The label marker that ties a credential to the object with this UID.
+pub fn marker(uid: &str) -> String {
+    format!("[k8s:{uid}]")
+}
+
+/// The label a credential carries until its token is safely stored.
+pub fn pending_label(label: &str, uid: &str) -> String {
+    format!("{label} {}", marker(uid))
+}
+
+/// Chooses the next step. See the module docs for the protocol.
+pub fn decide(o: &Observed<'_>) -> Step {
+    if *o.secret == SecretState::Foreign {
+        return Step::Blocked(Blocker::SecretConflict);
+    }
+    let stored_id = match o.secret {
+        SecretState::Managed { credential_id: Some(id) } => Some(id),
+        _ => None,
+    };
+    // The Secret is the durable truth (it is written first); status may lag behind it.
+    let current_id = stored_id.or(o.record.credential_id.as_ref());
+    let current = current_id.and_then(|id| o.credentials.iter().find(|c| &c.id == id));
+    let mark = marker(o.uid);
+    let orphans: Vec<&Credential> = o
+        .credentials
+        .iter()
+        .filter(|c| c.label.contains(&mark))
+        .filter(|c| Some(&c.id) != current.map(|c| &c.id))
+        .filter(|c| Some(&c.id) != o.record.previous_credential_id.as_ref())
+        .collect();
+    let replacing = matches!(o.record.rotation_in_progress, Some((Strategy::Replace, _)));
+
+    // 1. Leftovers of an interrupted create or replace.
+    if let Some(orphan) = orphans.first() {
+        if current.is_none() || replacing {
+            return Step::Adopt { id: orphan.id.clone(), replacing: current.is_some() };
+        }
+        return Step::DeleteOrphan { id: orphan.id.clone() };
+    }
+
+    // 2. No credential: create one (again, if it was deleted behind our back).
+    let Some(current) = current else {
+        let count = o.credentials.len();
+        if count >= o.quota_limit {
+            return Step::Blocked(Blocker::QuotaExceeded { count, limit: o.quota_limit });
+        }
+        return Step::Create {
+            pending_label: pending_label(&o.desired.label, o.uid),
+            recreate: current_id.is_some(),
+        };
+    };
+
+    // 3. A rotation in flight is finished first.
+    if let Some((strategy, _)) = o.record.rotation_in_progress {
+        return rotation_step(o, current, strategy);
+    }
+
+    // 4. Should a rotation start?
+    if let Some(reason) = rotation_due(o, current, stored_id.is_some()) {
+        let strategy = match reason {
+            // A lost or invalid token is mended in place where possible: the ID stays stable.
+            RotationReason::SecretLost | RotationReason::TokenInvalid if !o.desired.for_other_user => {
+                Strategy::Regenerate
+            }
+            _ => o.desired.strategy,
+        };
+        return Step::BeginRotation { strategy, reason };
+    }
+
+    // 5. Drift and pending labels.
+    if current.label != o.desired.label {
+        return Step::Rename { id: current.id.clone(), label: o.desired.label.clone() };
+    }
+    if current.active != o.desired.active {
+        return Step::SetActive { id: current.id.clone(), active: o.desired.active };
+    }
+
+    // 6. Retire a replaced credential once its grace period is over.
+    if let Some(previous) = &o.record.previous_credential_id {
+        let due = o.record.retire_at.is_none_or(|at| at <= o.now);
+        if due {
+            return Step::RetirePrevious { id: previous.clone() };
+        }
+    }
+
+    let requeue_at = [o.desired.next_rotation, o.record.previous_credential_id.as_ref().and(o.record.retire_at)]
+        .into_iter()
+        .flatten()
+        .min();
+    Step::Done { requeue_at }
+}
+
+fn rotation_due(o: &Observed<'_>, current: &Credential, secret_holds_token: bool) -> Option<RotationReason> {
+    if !secret_holds_token {
+        return Some(RotationReason::SecretLost);
+    }
+    if let Some(request) = &o.desired.rotate_request
+        && o.record.last_rotation_request.as_ref() != Some(request)
+    {
+        return Some(RotationReason::Requested);
+    }
+    if o.desired.next_rotation.is_some_and(|at| at <= o.now) {
+        return Some(RotationReason::Schedule);
+    }
+    // An inactive credential never authenticates, so a failed check says nothing then.
+    if o.token_valid == Some(false) && current.active {
+        return Some(RotationReason::TokenInvalid);
+    }
+    None
+}
+
+fn rotation_step(o: &Observed<'_>, current: &Credential, strategy: Strategy) -> Step {
+    match strategy {
+        Strategy::Regenerate => Step::Regenerate { id: current.id.clone() },
+        Strategy::Replace => {
+            let count = o.credentials.len();
+            if count < o.quota_limit {
+                Step::CreateReplacement { pending_label: pending_label(&o.desired.label, o.uid) }
+            } else if !o.desired.for_other_user {
+                // No free slot: regenerate in place instead (the act layer records the fallback).
+                Step::Regenerate { id: current.id.clone() }
+            } else {
+                Step::Blocked(Blocker::NoSlotForReplace { count, limit: o.quota_limit })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controlhub::UserId;
+    use chrono::TimeZone;
+
+    const UID: &str = "0b1c2d3e-0000-4000-8000-000000000001";
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 25, 12, 0, 0).unwrap()
+    }
+
+    fn cred(id: &str, label: &str, active: bool) -> Credential {
+        Credential {
+            id: CredentialId::from(id.to_string()),
+            label: label.to_string(),
+            owner: UserId::from("u@o".to_string()),
+            registered_by: None,
+            active,
+        }
+    }
+
+    fn id(s: &str) -> CredentialId {
+        CredentialId::from(s.to_string())
+    }
+
+    fn desired() -> Desired {
+        Desired {
+            label: "ci bot".into(),
+            active: true,
+            strategy: Strategy::Regenerate,
+            grace: chrono::Duration::minutes(10),
+            next_rotation: None,
+            rotate_request: None,
+            for_other_user: false,
+        }
+    }
+
+    fn stored(s: &str) -> SecretState {
+        SecretState::Managed { credential_id: Some(id(s)) }
+    }
+
+    struct Case {
+        desired: Desired,
+        record: Record,
+        secret: SecretState,
+        credentials: Vec<Credential>,
+        limit: usize,
+        token_valid: Option<bool>,
+    }
+
+    impl Case {
+        fn new() -> Self {
+            Case {
+                desired: desired(),
+                record: Record::default(),
+                secret: SecretState::Missing,
+                credentials: vec![],
+                limit: 10,
+                token_valid: None,
+            }
+        }
+
+        /// A credential `c1` in sync: stored in the Secret, recorded, label and state as declared.
+        fn in_sync() -> Self {
+            let mut c = Case::new();
+            c.record.credential_id = Some(id("c1"));
+            c.secret = stored("c1");
+            c.credentials = vec![cred("c1", "ci bot", true)];
+            c
+        }
+
+        fn decide(&self) -> Step {
+            decide(&Observed {
+                now: now(),
+                uid: UID,
+                desired: &self.desired,
+                record: &self.record,
+                secret: &self.secret,
+                credentials: &self.credentials,
+                quota_limit: self.limit,
+                token_valid: self.token_valid,
+            })
+        }
+    }
+
+    fn others(n: usize) -> Vec<Credential> {
+        (0..n).map(|i| cred(&format!("other-{i}"), "someone else's", true)).collect()
+    }
+
+    #[test]
+    fn a_new_object_creates_a_credential_under_a_pending_label() {
+        let step = Case::new().decide();
+        assert_eq!(step, Step::Create { pending_label: format!("ci bot [k8s:{UID}]"), recreate: false });
+    }
+
+    #[test]
+    fn a_foreign_secret_blocks_before_any_control_hub_write() {
+        let mut c = Case::new();
+        c.secret = SecretState::Foreign;
+        assert_eq!(c.decide(), Step::Blocked(Blocker::SecretConflict));
+        let mut c = Case::in_sync();
+        c.secret = SecretState::Foreign;
+        assert_eq!(c.decide(), Step::Blocked(Blocker::SecretConflict));
+    }
+
+    #[test]
+    fn create_is_refused_at_the_owners_quota() {
+        let mut c = Case::new();
+        c.credentials = others(10);
+        assert_eq!(c.decide(), Step::Blocked(Blocker::QuotaExceeded { count: 10, limit: 10 }));
+        c.credentials = others(9);
+        assert!(matches!(c.decide(), Step::Create { .. }));
+    }
+
+    #[test]
+    fn a_credential_deleted_by_hand_is_recreated() {
+        let mut c = Case::in_sync();
+        c.credentials = vec![];
+        assert_eq!(c.decide(), Step::Create { pending_label: format!("ci bot [k8s:{UID}]"), recreate: true });
+    }
+
+    #[test]
+    fn recreate_respects_the_quota_too() {
+        let mut c = Case::in_sync();
+        c.credentials = others(10);
+        assert_eq!(c.decide(), Step::Blocked(Blocker::QuotaExceeded { count: 10, limit: 10 }));
+    }
+
+    #[test]
+    fn after_a_crash_between_create_and_secret_write_the_orphan_is_adopted() {
+        let mut c = Case::new();
+        c.credentials = vec![cred("new", &pending_label("ci bot", UID), true)];
+        assert_eq!(c.decide(), Step::Adopt { id: id("new"), replacing: false });
+    }
+
+    #[test]
+    fn after_a_crash_between_secret_write_and_status_the_secret_wins() {
+        let mut c = Case::new();
+        c.secret = stored("new");
+        c.credentials = vec![cred("new", &pending_label("ci bot", UID), true)];
+        // Not an orphan: the Secret holds its token. Only the pending label is left to finish.
+        assert_eq!(c.decide(), Step::Rename { id: id("new"), label: "ci bot".into() });
+    }
+
+    #[test]
+    fn a_marked_leftover_beside_the_current_credential_is_deleted() {
+        let mut c = Case::in_sync();
+        c.credentials.push(cred("stray", &pending_label("ci bot", UID), true));
+        assert_eq!(c.decide(), Step::DeleteOrphan { id: id("stray") });
+    }
+
+    #[test]
+    fn another_objects_marked_credentials_are_left_alone() {
+        let mut c = Case::in_sync();
+        c.credentials.push(cred("theirs", &pending_label("ci bot", "another-uid"), true));
+        assert!(matches!(c.decide(), Step::Done { .. }));
+    }
+
+    #[test]
+    fn in_sync_is_done_and_requeues_at_the_next_rotation() {
+        let mut c = Case::in_sync();
+        assert_eq!(c.decide(), Step::Done { requeue_at: None });
+        let at = now() + chrono::Duration::hours(3);
+        c.desired.next_rotation = Some(at);
+        assert_eq!(c.decide(), Step::Done { requeue_at: Some(at) });
+    }
+
+    #[test]
+    fn a_rename_by_hand_is_put_back_and_a_new_name_is_applied() {
+        let mut c = Case::in_sync();
+        c.credentials[0].label = "renamed by hand".into();
+        assert_eq!(c.decide(), Step::Rename { id: id("c1"), label: "ci bot".into() });
+        let mut c = Case::in_sync();
+        c.desired.label = "new name".into();
+        assert_eq!(c.decide(), Step::Rename { id: id("c1"), label: "new name".into() });
+    }
+
+    #[test]
+    fn active_state_follows_the_spec_both_ways() {
+        let mut c = Case::in_sync();
+        c.desired.active = false;
+        assert_eq!(c.decide(), Step::SetActive { id: id("c1"), active: false });
+        let mut c = Case::in_sync();
+        c.credentials[0].active = false;
+        assert_eq!(c.decide(), Step::SetActive { id: id("c1"), active: true });
+    }
+
+    #[test]
+    fn rename_comes_before_activation() {
+        let mut c = Case::in_sync();
+        c.credentials[0].label = "x".into();
+        c.credentials[0].active = false;
+        assert!(matches!(c.decide(), Step::Rename { .. }));
+    }
+
+    #[test]
+    fn a_due_schedule_begins_a_rotation_with_the_declared_strategy() {
+        let mut c = Case::in_sync();
+        c.desired.next_rotation = Some(now());
+        assert_eq!(
+            c.decide(),
+            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::Schedule }
+        );
+        c.desired.strategy = Strategy::Replace;
+        assert_eq!(c.decide(), Step::BeginRotation { strategy: Strategy::Replace, reason: RotationReason::Schedule });
+    }
+
+    #[test]
+    fn a_schedule_not_yet_due_does_nothing() {
+        let mut c = Case::in_sync();
+        c.desired.next_rotation = Some(now() + chrono::Duration::seconds(1));
+        assert!(matches!(c.decide(), Step::Done { .. }));
+    }
+
+    #[test]
+    fn a_new_rotate_annotation_value_rotates_once() {
+        let mut c = Case::in_sync();
+        c.desired.rotate_request = Some("2026-11-25".into());
+        assert_eq!(
+            c.decide(),
+            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::Requested }
+        );
+        c.record.last_rotation_request = Some("2026-11-25".into());
+        assert!(matches!(c.decide(), Step::Done { .. }), "the same value again is a no-op");
+    }
+
+    #[test]
+    fn an_invalid_token_of_an_active_credential_is_rotated_in_place() {
+        let mut c = Case::in_sync();
+        c.desired.strategy = Strategy::Replace;
+        c.token_valid = Some(false);
+        assert_eq!(
+            c.decide(),
+            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::TokenInvalid }
+        );
+    }
+
+    #[test]
+    fn a_failed_token_check_of_an_inactive_credential_means_nothing() {
+        let mut c = Case::in_sync();
+        c.desired.active = false;
+        c.credentials[0].active = false;
+        c.token_valid = Some(false);
+        assert!(matches!(c.decide(), Step::Done { .. }));
+    }
+
+    #[test]
+    fn a_lost_secret_gets_a_fresh_token() {
+        let mut c = Case::in_sync();
+        c.secret = SecretState::Missing;
+        assert_eq!(
+            c.decide(),
+            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::SecretLost }
+        );
+        let mut c = Case::in_sync();
+        c.secret = SecretState::Managed { credential_id: None };
+        assert!(matches!(c.decide(), Step::BeginRotation { reason: RotationReason::SecretLost, .. }));
+    }
+
+    #[test]
+    fn another_users_lost_token_is_replaced_since_regenerate_may_be_refused() {
+        let mut c = Case::in_sync();
+        c.desired.for_other_user = true;
+        c.desired.strategy = Strategy::Replace;
+        c.secret = SecretState::Missing;
+        assert_eq!(c.decide(), Step::BeginRotation { strategy: Strategy::Replace, reason: RotationReason::SecretLost });
+    }
+
+    #[test]
+    fn a_recorded_regenerate_is_finished_after_a_crash() {
+        let mut c = Case::in_sync();
+        c.record.rotation_in_progress = Some((Strategy::Regenerate, RotationReason::Schedule));
+        assert_eq!(c.decide(), Step::Regenerate { id: id("c1") });
+    }
+
+    #[test]
+    fn a_recorded_replace_creates_the_replacement() {
+        let mut c = Case::in_sync();
+        c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
+        assert_eq!(c.decide(), Step::CreateReplacement { pending_label: pending_label("ci bot", UID) });
+    }
+
+    #[test]
+    fn replace_without_a_free_slot_falls_back_to_regenerate_for_own_credentials() {
+        let mut c = Case::in_sync();
+        c.credentials.extend(others(9));
+        c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
+        assert_eq!(c.decide(), Step::Regenerate { id: id("c1") });
+    }
+
+    #[test]
+    fn replace_without_a_free_slot_for_another_user_is_blocked_and_says_why() {
+        let mut c = Case::in_sync();
+        c.desired.for_other_user = true;
+        c.credentials.extend(others(9));
+        c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
+        assert_eq!(c.decide(), Step::Blocked(Blocker::NoSlotForReplace { count: 10, limit: 10 }));
+    }
+
+    #[test]
+    fn after_a_crash_during_replace_the_new_credential_is_adopted() {
+        let mut c = Case::in_sync();
+        c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
+        c.credentials.push(cred("new", &pending_label("ci bot", UID), true));
+        assert_eq!(c.decide(), Step::Adopt { id: id("new"), replacing: true });
+    }
+
+    #[test]
+    fn a_replaced_credential_is_retired_after_its_grace_period_only() {
+        let mut c = Case::in_sync();
+        c.record.previous_credential_id = Some(id("old"));
+        c.credentials.push(cred("old", "ci bot", true));
+        c.record.retire_at = Some(now() + chrono::Duration::minutes(5));
+        assert_eq!(c.decide(), Step::Done { requeue_at: c.record.retire_at });
+        c.record.retire_at = Some(now());
+        assert_eq!(c.decide(), Step::RetirePrevious { id: id("old") });
+    }
+
+    #[test]
+    fn the_credential_being_retired_is_not_an_orphan_even_with_a_pending_label() {
+        let mut c = Case::in_sync();
+        c.record.previous_credential_id = Some(id("old"));
+        c.record.retire_at = Some(now() + chrono::Duration::minutes(5));
+        c.credentials.push(cred("old", &pending_label("ci bot", UID), true));
+        assert!(matches!(c.decide(), Step::Done { .. }));
+    }
+
+    #[test]
+    fn requeue_is_the_earlier_of_rotation_and_retirement() {
+        let mut c = Case::in_sync();
+        c.record.previous_credential_id = Some(id("old"));
+        let retire = now() + chrono::Duration::minutes(5);
+        c.record.retire_at = Some(retire);
+        c.desired.next_rotation = Some(now() + chrono::Duration::hours(1));
+        assert_eq!(c.decide(), Step::Done { requeue_at: Some(retire) });
+    }
+
+    #[test]
+    fn the_secret_id_wins_over_a_stale_status_id() {
+        let mut c = Case::in_sync();
+        c.record.credential_id = Some(id("old"));
+        c.secret = stored("c1");
+        assert!(matches!(c.decide(), Step::Done { .. }));
+    }
+}

@@ -1,0 +1,193 @@
+//! The Secret a credential is delivered in: how it is recognised (ours or foreign), what it holds,
+//! and how it is built for server-side apply.
+//!
+//! Builds objects only; the reconciler does the I/O. The token enters here as an [`AuthToken`] and
+//! leaves only as Secret data: never in a label, an annotation (only a non-reversible fingerprint)
+//! or a log line.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::ObjectMeta;
+
+use crate::controlhub::{AuthToken, CredentialId};
+use crate::controller::plan::SecretState;
+
+/// Label on every Secret the operator manages; the operator watches only Secrets carrying it.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "controlhub-operator";
+/// Label naming the ApiCredential a Secret belongs to.
+pub const CREDENTIAL_LABEL: &str = "controlhub.dev/apicredential";
+/// Annotation holding the credential ID (also in the data, for workloads).
+pub const CREDENTIAL_ID_ANNOTATION: &str = "controlhub.dev/credential-id";
+/// Annotation holding a short, non-reversible fingerprint of the token (SHA-256 prefix), used to
+/// tell when the token changed without reading it.
+pub const FINGERPRINT_ANNOTATION: &str = "controlhub.dev/token-fingerprint";
+
+/// The data keys a Secret uses, after defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKeys {
+    pub credential_id: String,
+    pub auth_token: String,
+    pub url: Option<String>,
+}
+
+/// How the Secret should look, apart from its credential.
+#[derive(Debug, Clone)]
+pub struct SecretLayout {
+    pub name: String,
+    pub namespace: String,
+    pub keys: SecretKeys,
+    pub type_: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// The Control Hub base URL, written under `keys.url` when that key is set.
+    pub url: String,
+    pub owner: OwnerReference,
+}
+
+/// What the reconciler reads back from an existing Secret.
+#[derive(Debug, Clone)]
+pub struct StoredCredential {
+    pub id: CredentialId,
+    pub token: AuthToken,
+}
+
+/// Classifies an existing Secret for [`crate::controller::plan`].
+pub fn classify(secret: Option<&Secret>, owner_uid: &str, keys: &SecretKeys) -> SecretState {
+    let Some(secret) = secret else { return SecretState::Missing };
+    if !is_owned_by(secret, owner_uid) {
+        return SecretState::Foreign;
+    }
+    SecretState::Managed { credential_id: read(secret, keys).map(|s| s.id) }
+}
+
+/// Whether `secret` carries a controller owner reference to the object with `owner_uid`.
+pub fn is_owned_by(secret: &Secret, owner_uid: &str) -> bool {
+    secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.uid == owner_uid && r.controller == Some(true))
+}
+
+/// The credential ID and token stored in `secret`, when both are present and non-empty.
+pub fn read(secret: &Secret, keys: &SecretKeys) -> Option<StoredCredential> {
+    let data = secret.data.as_ref()?;
+    let text = |key: &str| {
+        data.get(key)
+            .and_then(|b| String::from_utf8(b.0.clone()).ok())
+            .filter(|s| !s.trim().is_empty())
+    };
+    let id = text(&keys.credential_id)?;
+    let token = text(&keys.auth_token)?;
+    Some(StoredCredential { id: CredentialId::new(id), token: AuthToken::new(token) })
+}
+
+/// The token fingerprint recorded on a Secret (absent on Secrets written before it existed).
+pub fn fingerprint_of(secret: &Secret) -> Option<&str> {
+    secret.metadata.annotations.as_ref()?.get(FINGERPRINT_ANNOTATION).map(String::as_str)
+}
+
+/// Builds the full Secret for server-side apply.
+pub fn build(layout: &SecretLayout, id: &CredentialId, token: &AuthToken) -> Secret {
+    let mut labels = layout.labels.clone();
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
+    labels.insert(CREDENTIAL_LABEL.into(), layout.owner.name.clone());
+    let mut annotations = layout.annotations.clone();
+    annotations.insert(CREDENTIAL_ID_ANNOTATION.into(), id.to_string());
+    annotations.insert(FINGERPRINT_ANNOTATION.into(), token.fingerprint());
+
+    let mut data = BTreeMap::new();
+    data.insert(layout.keys.credential_id.clone(), ByteString(id.as_str().as_bytes().to_vec()));
+    data.insert(layout.keys.auth_token.clone(), ByteString(token.expose().as_bytes().to_vec()));
+    if let Some(url_key) = &layout.keys.url {
+        data.insert(url_key.clone(), ByteString(layout.url.as_bytes().to_vec()));
+    }
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(layout.name.clone()),
+            namespace: Some(layout.namespace.clone()),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: Some(vec![layout.owner.clone()]),
+            ..Default::default()
+        },
+        type_: Some(layout.type_.clone()),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> SecretKeys {
+        SecretKeys { credential_id: "credentialId".into(), auth_token: "authToken".into(), url: Some("url".into()) }
+    }
+
+    fn layout() -> SecretLayout {
+        SecretLayout {
+            name: "ci".into(),
+            namespace: "apps".into(),
+            keys: keys(),
+            type_: "Opaque".into(),
+            labels: [("team".to_string(), "data".to_string())].into(),
+            annotations: BTreeMap::new(),
+            url: "https://ch.example".into(),
+            owner: OwnerReference {
+                api_version: "controlhub.dev/v1alpha1".into(),
+                kind: "ApiCredential".into(),
+                name: "ci".into(),
+                uid: "uid-1".into(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            },
+        }
+    }
+
+    const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJzIjoiYWJjIn0.";
+
+    #[test]
+    fn built_secret_holds_id_token_and_url_and_is_owned() {
+        let s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
+        let stored = read(&s, &keys()).expect("readable");
+        assert_eq!(stored.id.as_str(), "c1");
+        assert_eq!(stored.token.expose(), TOKEN);
+        assert_eq!(s.data.as_ref().unwrap()["url"].0, b"https://ch.example");
+        assert!(is_owned_by(&s, "uid-1"));
+        assert_eq!(s.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL], MANAGED_BY_VALUE);
+        assert_eq!(s.metadata.labels.as_ref().unwrap()["team"], "data");
+    }
+
+    #[test]
+    fn the_token_appears_only_in_data() {
+        let s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
+        let mut without_data = s.clone();
+        without_data.data = None;
+        let text = serde_json::to_string(&without_data).unwrap();
+        assert!(!text.contains(TOKEN), "token leaked outside data: {text}");
+        assert_eq!(fingerprint_of(&s).map(str::len), Some(AuthToken::new(TOKEN.to_string()).fingerprint().len()));
+    }
+
+    #[test]
+    fn a_secret_owned_by_someone_else_is_foreign() {
+        let mut s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
+        assert_eq!(classify(Some(&s), "uid-2", &keys()), SecretState::Foreign);
+        s.metadata.owner_references = None;
+        assert_eq!(classify(Some(&s), "uid-1", &keys()), SecretState::Foreign);
+        assert_eq!(classify(None, "uid-1", &keys()), SecretState::Missing);
+    }
+
+    #[test]
+    fn an_owned_secret_without_a_token_holds_no_credential() {
+        let mut s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
+        s.data.as_mut().unwrap().insert("authToken".into(), ByteString(vec![]));
+        assert_eq!(classify(Some(&s), "uid-1", &keys()), SecretState::Managed { credential_id: None });
+    }
+}

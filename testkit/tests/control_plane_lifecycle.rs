@@ -1,0 +1,81 @@
+//! The harness itself: a control plane starts, serves kubectl, and leaves no process behind when
+//! dropped or when the process that started it is killed.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use controlhub_testkit::control_plane::{ControlPlane, Options};
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive for our purposes: read the state from /proc.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"))
+        .unwrap_or(false)
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let out = Command::new("pgrep").args(["-P", &pid.to_string()]).output().expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+/// Starting gives a working kubeconfig; dropping stops etcd, the apiserver and the controller manager.
+#[test]
+fn control_plane_serves_kubectl_and_stops_on_drop() {
+    let started = Instant::now();
+    let plane = ControlPlane::start(Options::default()).expect("control plane starts");
+    eprintln!("control plane ready in {:.1}s", started.elapsed().as_secs_f64());
+    let out = plane.kubectl().args(["get", "ns", "-o", "name"]).output().expect("kubectl runs");
+    assert!(out.status.success(), "kubectl get ns failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/default"));
+    let pids = children_of(std::process::id());
+    assert!(pids.len() >= 3, "expected etcd, kube-apiserver and kube-controller-manager, got {pids:?}");
+    drop(plane);
+    for pid in pids {
+        assert!(!alive(pid), "process {pid} survived the drop of the control plane");
+    }
+}
+
+/// A test process killed with SIGKILL (no destructors run) still takes its control plane with it.
+#[test]
+fn control_plane_dies_with_a_killed_parent() {
+    if let Some(report) = std::env::var_os("CONTROLHUB_LIFECYCLE_CHILD") {
+        // Child mode: start a control plane, report the pids, then wait to be killed.
+        let plane = ControlPlane::start(Options::default()).expect("control plane starts");
+        let pids = children_of(std::process::id());
+        let list = pids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+        std::fs::write(&report, list).unwrap();
+        std::mem::forget(plane);
+        std::thread::sleep(Duration::from_secs(120));
+        return;
+    }
+    let report = std::env::temp_dir().join(format!("controlhub-lifecycle-{}", std::process::id()));
+    let _ = std::fs::remove_file(&report);
+    let exe = std::env::current_exe().unwrap();
+    let mut child = Command::new(exe)
+        .args(["--exact", "control_plane_dies_with_a_killed_parent", "--test-threads=1"])
+        .env("CONTROLHUB_LIFECYCLE_CHILD", &report)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut pids = Vec::new();
+    while Instant::now() < deadline {
+        if let Ok(list) = std::fs::read_to_string(&report)
+            && !list.is_empty()
+        {
+            pids = list.split(',').filter_map(|p| p.parse::<u32>().ok()).collect();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = std::fs::remove_file(&report);
+    assert!(pids.len() >= 3, "the child did not report its control plane: {pids:?}");
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let survivors: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
+    assert!(survivors.is_empty(), "processes survived their killed parent: {survivors:?}");
+}

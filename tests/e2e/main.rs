@@ -1,0 +1,8 @@
+//! End-to-end tests: the real kube-apiserver and kube-controller-manager (one control plane for the
+//! whole run, started on first use by `controlhub_testkit::control_plane::shared`), one namespace per
+//! test. Everything that needs the control plane lives in this one test binary so that a test run
+//! starts exactly one control plane.
+
+mod support;
+
+mod smoke;
