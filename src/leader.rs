@@ -6,7 +6,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, ObjectMeta, PostParams};
@@ -93,7 +92,7 @@ pub fn spawn(client: kube::Client, config: LeaseConfig) -> watch::Receiver<Leade
 
 /// One round: true when this replica holds the lease afterwards.
 async fn try_acquire_or_renew(api: &Api<Lease>, config: &LeaseConfig) -> Result<bool, kube::Error> {
-    let now = MicroTime(Utc::now());
+    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
     let duration_secs = config.lease_duration.as_secs() as i32;
     let Some(mut lease) = api.get_opt(&config.name).await? else {
         let lease = Lease {
@@ -117,7 +116,7 @@ async fn try_acquire_or_renew(api: &Api<Lease>, config: &LeaseConfig) -> Result<
     let holder = spec.holder_identity.clone().unwrap_or_default();
     let held_by_us = holder == config.identity;
     let expired = match (&spec.renew_time, spec.lease_duration_seconds) {
-        (Some(renewed), Some(secs)) => renewed.0 + chrono::Duration::seconds(i64::from(secs)) < now.0,
+        (Some(renewed), Some(secs)) => renewed.0.as_second() + i64::from(secs) < now.0.as_second(),
         _ => true,
     };
     if !held_by_us && !holder.is_empty() && !expired {

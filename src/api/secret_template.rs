@@ -1,0 +1,136 @@
+//! `spec.secret` of an ApiCredential: the Secret the credential ID and token are written to.
+//!
+//! Declares names, keys and metadata with their defaults; building and applying the Secret is
+//! the controller's job.
+
+use std::collections::BTreeMap;
+
+use kube::KubeSchema;
+use serde::{Deserialize, Serialize};
+
+use super::rules;
+
+/// The Secret type used when `secret.type` is not set.
+pub const DEFAULT_SECRET_TYPE: &str = "Opaque";
+/// Default key of the credential ID.
+pub const DEFAULT_CREDENTIAL_ID_KEY: &str = "credentialId";
+/// Default key of the token.
+pub const DEFAULT_AUTH_TOKEN_KEY: &str = "authToken";
+
+/// The Secret that receives the credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretTemplate {
+    /// Name of the Secret, in the ApiCredential's namespace. Default: the ApiCredential's name.
+    /// The operator owns this Secret (it is deleted with the ApiCredential) and refuses to take
+    /// over a Secret that belongs to something else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = rules::DNS_SUBDOMAIN_MAX), pattern(rules::DNS_SUBDOMAIN))]
+    pub name: Option<String>,
+    /// Keys under which the values are stored.
+    #[serde(default)]
+    pub keys: SecretKeys,
+    /// Secret type. Default: Opaque.
+    #[serde(default = "default_secret_type", rename = "type")]
+    #[schemars(length(min = 1, max = rules::DNS_SUBDOMAIN_MAX))]
+    #[x_kube(validation = rules::SECRET_TYPE_ALLOWED.to_kube())]
+    pub type_: String,
+    /// Extra labels on the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extra annotations on the Secret.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Default for SecretTemplate {
+    fn default() -> Self {
+        Self {
+            name: None,
+            keys: SecretKeys::default(),
+            type_: default_secret_type(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// Keys of the Secret's data. Each must be a valid Secret key and all must differ.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = rules::SECRET_KEYS_DISTINCT.to_kube())]
+pub struct SecretKeys {
+    /// Key holding the credential ID. Default: `credentialId`.
+    #[serde(default = "default_credential_id_key")]
+    #[schemars(length(min = 1, max = rules::DNS_SUBDOMAIN_MAX), pattern(rules::SECRET_KEY))]
+    pub credential_id: String,
+    /// Key holding the token. Default: `authToken`.
+    #[serde(default = "default_auth_token_key")]
+    #[schemars(length(min = 1, max = rules::DNS_SUBDOMAIN_MAX), pattern(rules::SECRET_KEY))]
+    pub auth_token: String,
+    /// Key holding the Control Hub base URL. Not written when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = rules::DNS_SUBDOMAIN_MAX), pattern(rules::SECRET_KEY))]
+    pub url: Option<String>,
+}
+
+impl Default for SecretKeys {
+    fn default() -> Self {
+        Self {
+            credential_id: default_credential_id_key(),
+            auth_token: default_auth_token_key(),
+            url: None,
+        }
+    }
+}
+
+fn default_secret_type() -> String {
+    DEFAULT_SECRET_TYPE.to_owned()
+}
+
+fn default_credential_id_key() -> String {
+    DEFAULT_CREDENTIAL_ID_KEY.to_owned()
+}
+
+fn default_auth_token_key() -> String {
+    DEFAULT_AUTH_TOKEN_KEY.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_template_gets_defaults() {
+        let template: SecretTemplate = serde_json::from_str("{}").expect("parses");
+        assert_eq!(template, SecretTemplate::default());
+        assert_eq!(template.type_, "Opaque");
+        assert_eq!(template.keys.credential_id, "credentialId");
+        assert_eq!(template.keys.auth_token, "authToken");
+        assert_eq!(template.keys.url, None);
+    }
+
+    #[test]
+    fn partially_given_keys_keep_the_other_defaults() {
+        let keys: SecretKeys =
+            serde_json::from_str(r#"{"authToken":"token","url":"baseUrl"}"#).expect("parses");
+        assert_eq!(keys.credential_id, "credentialId");
+        assert_eq!(keys.auth_token, "token");
+        assert_eq!(keys.url.as_deref(), Some("baseUrl"));
+    }
+
+    #[test]
+    fn type_is_spelled_type_on_the_wire_and_round_trips() {
+        let mut template = SecretTemplate {
+            name: Some("s".into()),
+            ..SecretTemplate::default()
+        };
+        template.labels.insert("team".into(), "a".into());
+        let json = serde_json::to_value(&template).expect("serializes");
+        assert_eq!(json["type"], "Opaque");
+        assert_eq!(json["labels"]["team"], "a");
+        assert!(json.get("annotations").is_none());
+        let back: SecretTemplate = serde_json::from_value(json).expect("parses");
+        assert_eq!(back, template);
+    }
+}

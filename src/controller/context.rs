@@ -1,0 +1,140 @@
+//! What every reconcile shares: the Kubernetes client, settings, caches (connections, owners'
+//! credential lists), per-object memory (token checks, backoff), metrics and the event recorder.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::controller::connections::Connections;
+use crate::controller::owners::Owners;
+use crate::metrics::Metrics;
+
+/// Field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "controlhub-operator";
+
+/// Operator settings (from the command line).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How often each credential is compared with Control Hub (and owners' lists refreshed).
+    pub drift_check_interval: Duration,
+    /// How often the token in each Secret is tried against Control Hub.
+    pub token_check_interval: Duration,
+    /// Control Hub's per-owner credential limit.
+    pub quota_limit: usize,
+    /// Steps one reconcile may take before it yields (it requeues at once to continue).
+    pub max_steps: usize,
+    /// Concurrent ApiCredential reconciles.
+    pub concurrency: u16,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            drift_check_interval: Duration::from_secs(600),
+            token_check_interval: Duration::from_secs(3600),
+            quota_limit: 10,
+            max_steps: 12,
+            concurrency: 16,
+        }
+    }
+}
+
+/// Per-object memory that need not survive a restart.
+#[derive(Default)]
+pub struct Memory {
+    token_checked: HashMap<String, Instant>,
+    failures: HashMap<String, u32>,
+}
+
+pub struct Context {
+    pub kube: kube::Client,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    pub connections: Connections,
+    pub owners: Owners,
+    memory: Mutex<Memory>,
+}
+
+impl Context {
+    pub fn new(kube: kube::Client, settings: Settings, metrics: Arc<Metrics>, instance: Option<String>) -> Self {
+        let reporter = Reporter { controller: "controlhub-operator".into(), instance };
+        Context {
+            recorder: Recorder::new(kube.clone(), reporter),
+            connections: Connections::new(kube.clone(), metrics.clone(), settings.drift_check_interval),
+            owners: Owners::new(settings.drift_check_interval),
+            kube,
+            settings,
+            metrics,
+            memory: Mutex::new(Memory::default()),
+        }
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the token of object `uid` is due for a check (and if so, records the check).
+    pub fn token_check_due(&self, uid: &str) -> bool {
+        let mut memory = self.memory();
+        let due = memory.token_checked.get(uid).is_none_or(|at| at.elapsed() >= self.settings.token_check_interval);
+        if due {
+            memory.token_checked.insert(uid.to_string(), Instant::now());
+        }
+        due
+    }
+
+    /// Marks the token of `uid` as just issued (no need to check it soon).
+    pub fn token_fresh(&self, uid: &str) {
+        self.memory().token_checked.insert(uid.to_string(), Instant::now());
+    }
+
+    /// Counts a failed reconcile of `uid`; returns how many in a row.
+    pub fn failed(&self, uid: &str) -> u32 {
+        let mut memory = self.memory();
+        let n = memory.failures.entry(uid.to_string()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    pub fn succeeded(&self, uid: &str) {
+        self.memory().failures.remove(uid);
+    }
+
+    pub fn forget(&self, uid: &str) {
+        let mut memory = self.memory();
+        memory.failures.remove(uid);
+        memory.token_checked.remove(uid);
+    }
+}
+
+/// Exponential backoff with full jitter for the `n`th failure in a row: 1 s, 2 s, … capped at 5 min.
+pub fn backoff(n: u32) -> Duration {
+    let cap = Duration::from_secs(300);
+    let base = Duration::from_secs(1).saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)));
+    let bound = base.min(cap);
+    let jittered = bound.mul_f64(0.5 + rand::random::<f64>() * 0.5);
+    jittered.max(Duration::from_millis(500))
+}
+
+/// `d` plus up to 10% random jitter, so periodic work of many objects spreads out.
+pub fn with_jitter(d: Duration) -> Duration {
+    d + d.mul_f64(rand::random::<f64>() * 0.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        for n in 1..40 {
+            let b = backoff(n);
+            assert!(b >= Duration::from_millis(500) && b <= Duration::from_secs(300), "n={n}: {b:?}");
+        }
+        assert!(backoff(1) <= Duration::from_secs(1));
+        assert!(backoff(8) >= Duration::from_secs(64));
+    }
+}

@@ -1,0 +1,47 @@
+//! Errors of a reconcile that the controller retries with backoff: the Kubernetes API or Control
+//! Hub failed in a way that may pass. Situations that need a change from the user are not errors;
+//! they are reported as conditions (see [`super::outcome`]).
+//!
+//! Display texts carry no token: Control Hub errors print operation, status and Control Hub's own
+//! issue code and message only.
+
+use std::time::Duration;
+
+use crate::controlhub;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API call failed: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("Control Hub call failed: {0}")]
+    ControlHub(#[from] controlhub::Error),
+    #[error("the token was issued but could not be stored in Secret {secret}: {source}")]
+    StoreToken { secret: String, source: kube::Error },
+    #[error("object has no {0}")]
+    MissingField(&'static str),
+    #[error("{0}")]
+    ConnectionUnavailable(String),
+}
+
+impl Error {
+    /// A bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Error::Kube(_) => "kube_error",
+            Error::ControlHub(e) => e.label(),
+            Error::StoreToken { .. } => "store_token_failed",
+            Error::MissingField(_) => "invalid_object",
+            Error::ConnectionUnavailable(_) => "connection_unavailable",
+        }
+    }
+
+    /// How long Control Hub asked us to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Error::ControlHub(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

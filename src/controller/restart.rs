@@ -1,0 +1,81 @@
+//! `spec.restartTargets`: when the token in the Secret changes, workloads that use it are
+//! restarted the way `kubectl rollout restart` does it, by changing an annotation on the pod
+//! template. Level-based: each target's template carries the fingerprint of the token it was
+//! restarted for, so a restart missed by a crash is made on the next reconcile.
+
+use chrono::Utc;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use serde_json::json;
+
+use crate::api::WorkloadKind;
+use crate::controller::act::World;
+use crate::controller::context::{Context, FIELD_MANAGER};
+use crate::controller::credential::Target;
+use crate::controller::report::Report;
+
+/// Pod-template annotation with the fingerprint of the token the workload was restarted for.
+pub const FINGERPRINT_ANNOTATION: &str = "controlhub.dev/token-fingerprint";
+/// Pod-template annotation with the time of the restart (what `kubectl rollout restart` sets is
+/// `kubectl.kubernetes.io/restartedAt`; we use our own to keep field ownership apart).
+pub const RESTARTED_AT_ANNOTATION: &str = "controlhub.dev/restartedAt";
+
+/// Makes every restart target's pod template carry the current token fingerprint.
+pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World, _report: &mut Report) {
+    let Some(fingerprint) = &w.token_fingerprint else { return };
+    for target in &t.obj.spec.restart_targets {
+        let result = match target.kind {
+            WorkloadKind::Deployment => restart::<k8s_openapi::api::apps::v1::Deployment>(ctx, t, &target.name, fingerprint).await,
+            WorkloadKind::StatefulSet => restart::<k8s_openapi::api::apps::v1::StatefulSet>(ctx, t, &target.name, fingerprint).await,
+            WorkloadKind::DaemonSet => restart::<k8s_openapi::api::apps::v1::DaemonSet>(ctx, t, &target.name, fingerprint).await,
+        };
+        let kind = format!("{:?}", target.kind);
+        match result {
+            Ok(true) => publish(ctx, t, EventType::Normal, "Restarted", format!("restarted {kind} {} for the new token", target.name)).await,
+            Ok(false) => {}
+            Err(e) => {
+                publish(ctx, t, EventType::Warning, "RestartFailed", format!("could not restart {kind} {}: {e}", target.name)).await
+            }
+        }
+    }
+}
+
+async fn restart<K>(ctx: &Context, t: &Target, name: &str, fingerprint: &str) -> Result<bool, String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + serde::Serialize
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &t.namespace);
+    let Some(obj) = api.get_opt(name).await.map_err(|e| e.to_string())? else {
+        return Err(format!("it does not exist in namespace {}", t.namespace));
+    };
+    let current = serde_json::to_value(&obj)
+        .ok()
+        .and_then(|v| v.pointer(&format!("/spec/template/metadata/annotations/{}", FINGERPRINT_ANNOTATION.replace('/', "~1"))).cloned());
+    if current.as_ref().and_then(|v| v.as_str()) == Some(fingerprint) {
+        return Ok(false);
+    }
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "spec": {"template": {"metadata": {"annotations": {
+            FINGERPRINT_ANNOTATION: fingerprint,
+            RESTARTED_AT_ANNOTATION: Utc::now().to_rfc3339(),
+        }}}}
+    });
+    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(true)
+}
+
+async fn publish(ctx: &Context, t: &Target, type_: EventType, reason: &str, note: String) {
+    use kube::Resource;
+    let event = kube::runtime::events::Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&event, &t.obj.object_ref(&())).await {
+        tracing::warn!(error = %e, "could not publish an Event");
+    }
+}
