@@ -154,6 +154,8 @@ async fn run(args: RunArgs) -> i32 {
                 return;
             }
         }
+        // Without leader election nobody ever sends: never lost.
+        std::future::pending::<()>().await;
     };
     tokio::select! {
         () = controller::run(ctx, scope, readiness) => {

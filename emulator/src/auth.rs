@@ -12,7 +12,7 @@ use axum::http::request::Parts;
 use crate::context::AppState;
 use crate::errors::ApiError;
 use crate::state::model::Principal;
-use crate::state::{AuthFailure, StateError, Store, rules};
+use crate::state::{AuthFailure, Store, rules};
 
 pub const REQUESTED_BY: &str = "x-requested-by";
 pub const COMPONENT_ID: &str = "x-ss-app-component-id";
@@ -82,5 +82,5 @@ pub fn require_own_org(caller: &Principal, org_in_path: &str) -> Result<(), ApiE
 
 /// `403` unless the caller is an org admin.
 pub fn require_org_admin(caller: &Principal, action: &'static str) -> Result<(), ApiError> {
-    rules::require_org_admin(caller, action).map_err(|e: StateError| ApiError::State(e))
+    rules::require_org_admin(caller, action).map_err(ApiError::State)
 }

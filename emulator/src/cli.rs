@@ -6,6 +6,20 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+const AFTER_HELP: &str = "\
+Admin API (authenticated like Control Hub calls, with an org-admin credential):
+  POST   /emulator/v1/users                    {\"email\",\"name\",\"roles\":[..],\"serviceAccount\":bool} -> {\"userId\"}
+  PUT    /emulator/v1/users/{userId}           {\"email\",\"name\",\"roles\",\"active\"} (partial)
+  DELETE /emulator/v1/users/{userId}           deletes the user and every credential it owns or registered
+  POST   /emulator/v1/users/{userId}/credentials {\"label\"} -> the credential with its token
+  GET|PUT /emulator/v1/settings                {\"serviceAccountsEnabled\",\"adminsMayRegenerateForOthers\",\"credentialLimit\"}
+  GET|PUT|DELETE /emulator/v1/faults           {\"latencyMs\",\"errorRate\",\"rateLimitRate\",\"retryAfterSeconds\",
+                                                \"dropRate\",\"revocationDelayMs\",\"operations\":[..]} (PUT replaces)
+  GET|DELETE /emulator/v1/stats                {\"operations\":{\"<operation>\":{\"<status>\":count}}}
+
+SDK: ControlHub(credential_id=<admin.credentialId>, token=<admin.authToken>, aster_url=<url>)
+See emulator/README.md for endpoints, error codes and how the emulator differs from Control Hub.";
+
 /// A local StreamSets Control Hub emulator: API credentials, users and everything the official
 /// Python SDK needs to start, plus an admin API for tests (/emulator/v1).
 ///
@@ -14,7 +28,7 @@ use clap::Parser;
 /// (the organization's first user, an org admin, and its credential). Logs go to stderr
 /// (level via RUST_LOG, default "info").
 #[derive(Debug, Clone, Parser)]
-#[command(name = "controlhub-emulator", version, verbatim_doc_comment)]
+#[command(name = "controlhub-emulator", version, verbatim_doc_comment, after_long_help = AFTER_HELP)]
 pub struct Cli {
     /// Address to listen on. Port 0 picks a free port (the start-up line tells which).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]

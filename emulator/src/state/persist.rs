@@ -99,7 +99,7 @@ pub fn encode(data: &Data) -> Result<Vec<u8>, serde_json::Error> {
         users: data.users.values().collect(),
         credentials: data.all_credentials(),
     };
-    serde_json::to_vec_pretty(&file)
+    serde_json::to_vec(&file)
 }
 
 /// Replaces `path` with `bytes` atomically and durably.

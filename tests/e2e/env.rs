@@ -1,0 +1,309 @@
+//! One test's world: its own namespace, its own Control Hub emulator, a ControlHubConnection to
+//! it, and its own operator process (the real binary, watching only that namespace). Helpers read
+//! like the user story: `env.apply(yaml)`, `env.wait_ready(name)`, `env.assert_token_works(secret)`.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use controlhub_operator::api::{ApiCredential, ConditionType};
+use controlhub_operator::crdgen;
+use controlhub_testkit::emulator::{Emulator, EmulatorOptions};
+use controlhub_testkit::process::{self, Child, Output};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use tokio::sync::OnceCell;
+
+use crate::support::{TestNamespace, eventually, plane};
+
+pub const CONNECTION: &str = "controlhub";
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Installs the CRDs (exactly the generated ones) once per test run.
+pub async fn install_crds() {
+    static DONE: OnceCell<()> = OnceCell::const_new();
+    DONE.get_or_init(|| async {
+        let client = plane().client().await;
+        let api: Api<CustomResourceDefinition> = Api::all(client);
+        for crd in crdgen::crds() {
+            let name = crd.metadata.name.clone().expect("generated CRDs are named");
+            api.patch(&name, &PatchParams::apply("e2e").force(), &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("installing CRD {name}: {e}"));
+            eventually(&format!("CRD {name} to be Established"), WAIT, || {
+                let api = api.clone();
+                let name = name.clone();
+                async move {
+                    let crd = api.get(&name).await.ok()?;
+                    let conds = crd.status?.conditions?;
+                    conds.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+                }
+            })
+            .await;
+        }
+    })
+    .await;
+}
+
+/// The operator, as a child process.
+pub struct Operator {
+    child: Option<Child>,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Operator {
+    fn spawn(args: &[String], envs: &[(String, String)], log: &PathBuf) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_controlhub-operator"));
+        cmd.args(args).env("KUBECONFIG", &plane().kubeconfig).env("RUST_LOG", "controlhub_operator=debug,warn");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        process::spawn("controlhub-operator", cmd, Output::Log(log.clone())).expect("starting the operator")
+    }
+
+    /// Kills the operator with SIGKILL (no shutdown code runs).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill();
+        }
+    }
+
+    /// Starts it again with the same arguments and `envs` (replacing the previous extra envs).
+    pub fn restart_with(&mut self, envs: &[(String, String)]) {
+        self.kill();
+        self.envs = envs.to_vec();
+        self.child = Some(Self::spawn(&self.args, &self.envs, &self.log));
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().is_none())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A test's namespace, emulator, connection and operator.
+pub struct Env {
+    pub ns: TestNamespace,
+    pub emulator: Emulator,
+    pub operator: Operator,
+    pub dir: PathBuf,
+}
+
+/// Options for [`Env::start`].
+#[derive(Default)]
+pub struct EnvOptions {
+    /// Extra environment for the operator (pause points, for example).
+    pub operator_env: Vec<(String, String)>,
+    /// Start without an operator (call `env.operator.restart_with` later).
+    pub no_operator: bool,
+    /// The emulator persists its state here (to survive its own restarts).
+    pub emulator_state: bool,
+    /// allowedUserIds of the connection.
+    pub allowed_user_ids: Vec<String>,
+}
+
+impl Env {
+    pub async fn start(prefix: &str) -> Env {
+        Env::start_with(prefix, EnvOptions { allowed_user_ids: vec!["*".into()], ..Default::default() }).await
+    }
+
+    pub async fn start_with(prefix: &str, options: EnvOptions) -> Env {
+        install_crds().await;
+        let ns = TestNamespace::create(prefix).await;
+        let dir = controlhub_testkit::process::workspace_root().join("target/test-logs/e2e").join(&ns.name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut emulator_options = EmulatorOptions::new();
+        if options.emulator_state {
+            emulator_options = emulator_options.state_file(dir.join("emulator-state.json"));
+        }
+        let emulator = emulator_options.start();
+
+        // The connection: a Secret with the org admin's credential, and a ControlHubConnection.
+        let admin = emulator.admin();
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "controlhub-admin"},
+            "stringData": {"credentialId": admin.credential_id, "authToken": admin.auth_token}
+        }))
+        .unwrap();
+        ns.api::<Secret>().create(&PostParams::default(), &secret).await.expect("creating the connection Secret");
+        let connection = serde_json::json!({
+            "apiVersion": "controlhub.dev/v1alpha1",
+            "kind": "ControlHubConnection",
+            "metadata": {"name": CONNECTION, "namespace": ns.name},
+            "spec": {
+                "url": emulator.url(),
+                "credentialsSecretRef": {"name": "controlhub-admin"},
+                "allowedUserIds": options.allowed_user_ids,
+                "rateLimit": {"requestsPerSecond": 200, "burst": 200}
+            }
+        });
+        apply_json(&ns, "controlhubconnections", &connection).await;
+
+        let args: Vec<String> = vec![
+            "run".into(),
+            "--leader-election=false".into(),
+            format!("--watch-namespace={}", ns.name),
+            format!("--metrics-addr=127.0.0.1:{}", process::free_port()),
+            format!("--health-addr=127.0.0.1:{}", process::free_port()),
+            "--drift-check-interval=3s".into(),
+            "--token-check-interval=2s".into(),
+        ];
+        let log = dir.join("operator.log");
+        let child = (!options.no_operator).then(|| Operator::spawn(&args, &options.operator_env, &log));
+        let operator = Operator { child, args, envs: options.operator_env, log };
+        Env { ns, emulator, operator, dir }
+    }
+
+    pub fn credentials(&self) -> Api<ApiCredential> {
+        self.ns.api()
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        self.ns.api()
+    }
+
+    /// Server-side applies an ApiCredential given as YAML (namespace and connectionRef filled in
+    /// when absent).
+    pub async fn apply(&self, yaml: &str) -> ApiCredential {
+        let mut value: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML parses");
+        value["metadata"]["namespace"] = self.ns.name.clone().into();
+        if value["spec"].get("connectionRef").is_none() {
+            value["spec"]["connectionRef"] = serde_json::json!({"kind": "ControlHubConnection", "name": CONNECTION});
+        }
+        let name = value["metadata"]["name"].as_str().expect("named").to_string();
+        self.credentials()
+            .patch(&name, &PatchParams::apply("e2e-user").force(), &Patch::Apply(&value))
+            .await
+            .unwrap_or_else(|e| panic!("applying ApiCredential {name}: {e}"))
+    }
+
+    /// Sets (or changes) an annotation on an ApiCredential.
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+        self.credentials().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.credentials().delete(name, &DeleteParams::default()).await.unwrap();
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        let api = self.credentials();
+        eventually(&format!("ApiCredential {name} to be deleted"), WAIT, || {
+            let api = api.clone();
+            async move { matches!(api.get_opt(name).await, Ok(None)).then_some(()) }
+        })
+        .await;
+    }
+
+    /// Waits for the ApiCredential to satisfy `check`.
+    pub async fn wait_for(&self, name: &str, what: &str, check: impl Fn(&ApiCredential) -> bool) -> ApiCredential {
+        let api = self.credentials();
+        let check = &check;
+        eventually(&format!("{name}: {what}"), WAIT, || {
+            let api = api.clone();
+            async move { api.get_opt(name).await.ok().flatten().filter(|c| check(c)) }
+        })
+        .await
+    }
+
+    /// Waits until Ready=True for the current generation.
+    pub async fn wait_ready(&self, name: &str) -> ApiCredential {
+        self.wait_for(name, "Ready=True at the current generation", |c| {
+            condition(c, ConditionType::Ready).is_some_and(|(status, _, _)| status == "True")
+                && c.status.as_ref().and_then(|s| s.observed_generation) == c.metadata.generation
+                && c.status.as_ref().is_some_and(|s| s.rotation_in_progress.is_none())
+        })
+        .await
+    }
+
+    /// Waits until the Ready condition has `reason`.
+    pub async fn wait_reason(&self, name: &str, reason: &str) -> ApiCredential {
+        self.wait_for(name, &format!("Ready reason {reason}"), |c| {
+            condition(c, ConditionType::Ready).is_some_and(|(_, r, _)| r == reason)
+        })
+        .await
+    }
+
+    /// The credential ID and token in Secret `name` (the token is never printed).
+    pub async fn secret_credential(&self, name: &str) -> (String, String) {
+        let secret = self.secrets().get(name).await.unwrap_or_else(|e| panic!("reading Secret {name}: {e}"));
+        let data = secret.data.expect("the Secret has data");
+        let text = |k: &str| String::from_utf8(data.get(k).unwrap_or_else(|| panic!("Secret {name} lacks key {k}")).0.clone()).unwrap();
+        (text("credentialId"), text("authToken"))
+    }
+
+    /// HTTP status of `GET /security/rest/v1/currentUser` with this credential (the seed's curl example).
+    pub async fn token_status(&self, id: &str, token: &str) -> u16 {
+        self.emulator.current_user_status(id, token).await
+    }
+
+    /// The token in Secret `name` authenticates against Control Hub.
+    pub async fn assert_token_works(&self, name: &str) -> (String, String) {
+        let (id, token) = self.secret_credential(name).await;
+        let status = self.token_status(&id, &token).await;
+        assert_eq!(status, 200, "the token in Secret {name} (credential {id}) must authenticate; got HTTP {status}");
+        (id, token)
+    }
+
+    /// Credentials in Control Hub (org-wide), as (id, label, owner, active).
+    pub async fn controlhub_credentials(&self) -> Vec<(String, String, String, bool)> {
+        let path = format!("/security/rest/v1/organization/{}/api-user-credentials-for-org", self.emulator.org_id());
+        let (status, body) = self.emulator.admin_request(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "listing the org's credentials: {body}");
+        body.as_array()
+            .expect("a JSON array")
+            .iter()
+            .map(|c| {
+                (
+                    c["componentId"].as_str().unwrap_or_default().to_string(),
+                    c["label"].as_str().unwrap_or_default().to_string(),
+                    c["userId"].as_str().unwrap_or_default().to_string(),
+                    c["active"].as_bool().unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
+    /// Credentials in Control Hub other than the admin's bootstrap credential.
+    pub async fn managed_credentials(&self) -> Vec<(String, String, String, bool)> {
+        let admin = self.emulator.admin().credential_id.clone();
+        self.controlhub_credentials().await.into_iter().filter(|c| c.0 != admin).collect()
+    }
+
+    /// Events of the object, as "reason: message".
+    pub async fn events_of(&self, name: &str) -> Vec<String> {
+        let api: Api<k8s_openapi::api::events::v1::Event> = self.ns.api();
+        let list = api.list(&Default::default()).await.unwrap();
+        list.items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .map(|e| format!("{}: {}", e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+            .collect()
+    }
+}
+
+/// (status, reason, message) of a condition.
+pub fn condition(c: &ApiCredential, type_: ConditionType) -> Option<(String, String, String)> {
+    let status = c.status.as_ref()?;
+    let cond = status.conditions.iter().find(|x| x.type_ == type_.as_str())?;
+    Some((cond.status.clone(), cond.reason.clone(), cond.message.clone()))
+}
+
+async fn apply_json(ns: &TestNamespace, plural: &str, value: &serde_json::Value) {
+    let gvk = kube::core::GroupVersionKind::gvk("controlhub.dev", "v1alpha1", value["kind"].as_str().unwrap());
+    let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, plural);
+    let api: Api<kube::core::DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &ar);
+    let name = value["metadata"]["name"].as_str().unwrap();
+    api.patch(name, &PatchParams::apply("e2e").force(), &Patch::Apply(value))
+        .await
+        .unwrap_or_else(|e| panic!("applying {plural}/{name}: {e}"));
+}
