@@ -275,7 +275,7 @@ async fn invalid_fault_configurations_are_400() {
 #[tokio::test]
 async fn revocation_delay_keeps_an_invalidated_token_working_for_a_while() {
     let (emulator, api) = setup().await;
-    api.faults(&emulator.admin, json!({"revocationDelayMs": 1500}))
+    api.faults(&emulator.admin, json!({"revocationDelayMs": 3000}))
         .await;
     let cred = api.create_own(&emulator.admin, "slow revoke").await.cred();
     api.update(&emulator.admin, &cred.id, json!({"active": false}))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::Method;
+use tokio::sync::Semaphore;
 
 use super::config::{ClientConfig, build_http_client, credential_headers, parse_base_url};
 use super::discovery;
@@ -24,8 +25,8 @@ const SECURITY_V1: [&str; 3] = ["security", "rest", "v1"];
 const CREDENTIALS: &str = "api-user-credentials";
 const CREDENTIALS_FOR_ORG: &str = "api-user-credentials-for-org";
 
-/// A Control Hub client acting as one API credential. Cloning shares connections, the rate limiter
-/// and the observer.
+/// A Control Hub client acting as one API credential. Cloning shares connections, the rate limiter,
+/// the cap on requests in flight and the observer.
 #[derive(Clone)]
 pub struct ControlHubClient {
     inner: Arc<Inner>,
@@ -67,6 +68,7 @@ impl ControlHubClient {
             headers,
             token: Some(config.token.clone()),
             limiter: Arc::new(RateLimiter::new(config.requests_per_second, config.burst)),
+            in_flight: in_flight_cap(config.max_concurrent_requests),
             retry: config.retry_policy(),
             observer: config.observer.clone(),
         };
@@ -80,7 +82,7 @@ impl ControlHubClient {
     }
 
     /// A client for another credential of the same Control Hub, sharing this client's connection
-    /// pool, rate limiter, retry policy and observer (e.g. to check that a stored token still works).
+    /// pool, rate limiter, in-flight cap, retry policy and observer (e.g. to check that a stored token still works).
     pub fn for_credential(&self, credential_id: CredentialId, token: AuthToken) -> Result<Self, Error> {
         let connection = &self.inner.connection;
         let (org_id, headers) = identity(&credential_id, &token)?;
@@ -92,6 +94,7 @@ impl ControlHubClient {
                     headers,
                     token: Some(token),
                     limiter: connection.limiter.clone(),
+                    in_flight: connection.in_flight.clone(),
                     retry: connection.retry,
                     observer: connection.observer.clone(),
                 },
@@ -277,6 +280,12 @@ impl ControlHubClient {
             detail: "the response carries no authToken".into(),
         })
     }
+}
+
+/// The semaphore behind `max_concurrent_requests` (`None` for 0: no cap).
+fn in_flight_cap(max_concurrent_requests: u32) -> Option<Arc<Semaphore>> {
+    let permits = usize::try_from(max_concurrent_requests).unwrap_or(Semaphore::MAX_PERMITS);
+    (permits > 0).then(|| Arc::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS))))
 }
 
 /// Reads the org from the token, checks the token belongs to `credential_id`, builds the headers.

@@ -44,6 +44,9 @@ pub struct ClientConfig {
     pub requests_per_second: f64,
     /// Requests allowed at once before pacing applies (default 20).
     pub burst: u32,
+    /// Most HTTP attempts in flight at once through this client and the clients derived from it
+    /// with `for_credential` (default 8); 0 means no cap.
+    pub max_concurrent_requests: u32,
     /// Retries after the first attempt, for operations that are safe to retry (default 3).
     pub max_retries: u32,
     /// Backoff before the first retry, doubled per retry and jittered (default 100 ms).
@@ -69,6 +72,7 @@ impl ClientConfig {
             ca_bundle_pem: None,
             requests_per_second: 10.0,
             burst: 20,
+            max_concurrent_requests: 8,
             max_retries: 3,
             retry_base_delay: Duration::from_millis(100),
             retry_max_delay: Duration::from_secs(5),
@@ -99,6 +103,7 @@ impl fmt::Debug for ClientConfig {
             .field("ca_bundle_pem", &self.ca_bundle_pem.as_ref().map(|pem| pem.len()))
             .field("requests_per_second", &self.requests_per_second)
             .field("burst", &self.burst)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("max_retries", &self.max_retries)
             .field("user_agent", &self.user_agent)
             .field("observer", &self.observer.is_some())

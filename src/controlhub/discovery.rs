@@ -37,6 +37,7 @@ pub async fn discover_base_url(
         headers: public_headers(),
         token: None,
         limiter: Arc::new(RateLimiter::unlimited()),
+        in_flight: None,
         retry: RetryPolicy::default(),
         observer: None,
     };

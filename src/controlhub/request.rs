@@ -1,8 +1,8 @@
 //! The one generic request function every Control Hub call goes through.
 //!
-//! Owns URL building under the base URL, headers, rate limiting, the per-attempt timeout (set on
-//! the HTTP client), retries per [`RetryPolicy`], error decoding, tracing spans and the
-//! [`RequestObserver`] hook. It must not know what any endpoint means; typed operations live in
+//! Owns URL building under the base URL, headers, the cap on attempts in flight, rate limiting, the
+//! per-attempt timeout (set on the HTTP client), retries per [`RetryPolicy`], error decoding,
+//! tracing spans and the [`RequestObserver`] hook. It must not know what any endpoint means; typed operations live in
 //! [`super::client`] and [`super::discovery`].
 
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
+use tokio::sync::Semaphore;
 use tracing::Instrument as _;
 
 use super::classify::{error_from_response, error_from_transport};
@@ -31,6 +32,8 @@ pub(crate) struct Connection {
     /// The credential's token, removed from any error text Control Hub echoes.
     pub token: Option<AuthToken>,
     pub limiter: Arc<RateLimiter>,
+    /// Caps the HTTP attempts in flight (`None`: no cap). Shared by clients of one connection.
+    pub in_flight: Option<Arc<Semaphore>>,
     pub retry: RetryPolicy,
     pub observer: Option<Arc<dyn RequestObserver>>,
 }
@@ -56,6 +59,12 @@ impl Connection {
             })?;
         let mut retries = 0u32;
         loop {
+            // The slot is taken before the pacing wait, so both limits hold; it is held for one
+            // attempt only (never across a retry's backoff).
+            let slot = match &self.in_flight {
+                Some(semaphore) => semaphore.acquire().await.ok(),
+                None => None,
+            };
             self.limiter.acquire().await;
             let span = tracing::debug_span!(
                 "controlhub_request",
@@ -65,6 +74,7 @@ impl Connection {
             );
             let started = Instant::now();
             let result = self.attempt(request, &url).instrument(span).await;
+            drop(slot);
             if let Some(observer) = &self.observer {
                 let outcome = result.as_ref().map_or_else(Error::label, |_| OUTCOME_OK);
                 observer.observe(request.operation.name(), outcome, started.elapsed());
@@ -271,5 +281,65 @@ mod tests {
             r#"invalid type: string "…", expected bool"#
         );
         assert_eq!(unquoted("no quotes"), "no quotes");
+    }
+
+    /// A local server whose one endpoint holds each request 100 ms; returns its URL and the most
+    /// requests it ever had in flight at once.
+    async fn counting_server() -> (Url, Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let now = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let (now_h, most_h) = (now.clone(), most.clone());
+        let app = axum::Router::new().route(
+            "/slow",
+            axum::routing::get(move || {
+                let (now, most) = (now_h.clone(), most_h.clone());
+                async move {
+                    let current = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(current, Ordering::SeqCst);
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    "{}"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, most)
+    }
+
+    async fn most_in_flight(cap: Option<usize>, calls: usize) -> usize {
+        let (base, most) = counting_server().await;
+        let connection = Connection {
+            http: reqwest::Client::new(),
+            base,
+            headers: HeaderMap::new(),
+            token: None,
+            limiter: Arc::new(RateLimiter::unlimited()),
+            in_flight: cap.map(|n| Arc::new(Semaphore::new(n))),
+            retry: RetryPolicy::default(),
+            observer: None,
+        };
+        let request = ApiRequest {
+            operation: Operation::CurrentUser,
+            method: Method::GET,
+            path: &["slow"],
+            query: None,
+            body: None,
+        };
+        let results = futures::future::join_all((0..calls).map(|_| connection.send(&request))).await;
+        assert!(results.iter().all(Result::is_ok), "every call succeeds");
+        most.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn requests_in_flight_never_exceed_the_connection_cap() {
+        assert_eq!(most_in_flight(Some(3), 12).await, 3);
+    }
+
+    #[tokio::test]
+    async fn without_a_cap_every_request_is_in_flight_at_once() {
+        assert_eq!(most_in_flight(None, 12).await, 12);
     }
 }

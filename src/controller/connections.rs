@@ -167,6 +167,7 @@ impl Connections {
         let mut config = ClientConfig::new(base_url, id, token);
         config.requests_per_second = rate.requests_per_second;
         config.burst = rate.burst;
+        config.max_concurrent_requests = object.settings.max_concurrent_requests;
         config.ca_bundle_pem = object.settings.ca_bundle.as_ref().map(|pem| pem.as_bytes().to_vec());
         config.observer = Some(Arc::new(ClientObserver(self.metrics.clone())));
         let client = ControlHubClient::new(config).map_err(|e| ConnectionProblem::from_controlhub(key, &e))?;

@@ -3,6 +3,7 @@
 //! ([`emulator`]), each run as child processes that die with their parent.
 
 pub mod control_plane;
+pub mod demo;
 pub mod dev;
 pub mod emulator;
 pub mod process;

@@ -307,3 +307,112 @@ async fn apply_json(ns: &TestNamespace, plural: &str, value: &serde_json::Value)
         .await
         .unwrap_or_else(|e| panic!("applying {plural}/{name}: {e}"));
 }
+
+// ---- Helpers for the crash, connection, RBAC, leak and kubectl stories (appended). ----
+
+impl Operator {
+    /// The value of `--<flag>=<value>` among the operator's arguments.
+    pub fn arg(&self, flag: &str) -> Option<String> {
+        let prefix = format!("--{flag}=");
+        self.args.iter().find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+    }
+
+    /// Sets `--<flag>=<value>`, replacing an earlier value; takes effect at the next (re)start.
+    pub fn set_arg(&mut self, flag: &str, value: &str) {
+        let prefix = format!("--{flag}=");
+        self.args.retain(|a| !a.starts_with(&prefix));
+        self.args.push(format!("{prefix}{value}"));
+    }
+
+    /// The address the operator serves `/metrics` on.
+    pub fn metrics_addr(&self) -> String {
+        self.arg("metrics-addr").expect("the operator is started with --metrics-addr")
+    }
+}
+
+impl Env {
+    /// The operator's `/metrics` text (OpenMetrics).
+    pub async fn scrape_metrics(&self) -> String {
+        let url = format!("http://{}/metrics", self.operator.metrics_addr());
+        let response = reqwest::get(&url).await.unwrap_or_else(|e| panic!("scraping {url}: {e}"));
+        assert!(response.status().is_success(), "GET {url}: HTTP {}", response.status());
+        response.text().await.expect("the metrics body is text")
+    }
+
+    /// Waits until the operator wrote `file`: it stopped at a pause point.
+    pub async fn wait_paused(&self, file: &std::path::Path) -> String {
+        eventually(&format!("the operator to stop at its pause point ({})", file.display()), WAIT, || async move {
+            std::fs::read_to_string(file).ok().filter(|s| !s.is_empty())
+        })
+        .await
+    }
+
+    /// Server-side applies a namespaced controlhub.dev object given as JSON (namespace filled in).
+    pub async fn apply_object(&self, plural: &str, mut value: serde_json::Value) {
+        value["metadata"]["namespace"] = self.ns.name.clone().into();
+        apply_json(&self.ns, plural, &value).await;
+    }
+
+    /// Creates (or replaces) a Secret with a Control Hub credential, as a connection's credentials.
+    pub async fn put_connection_secret(&self, name: &str, credential_id: &str, auth_token: &str) {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.ns.name},
+            "stringData": {"credentialId": credential_id, "authToken": auth_token}
+        }))
+        .expect("a Secret");
+        self.secrets()
+            .patch(name, &PatchParams::apply("e2e-user").force(), &Patch::Apply(&secret))
+            .await
+            .unwrap_or_else(|e| panic!("writing Secret {name}: {e}"));
+    }
+
+    /// A ControlHubConnection named `name` to this test's emulator, reading credentials from
+    /// Secret `secret` (which need not exist).
+    pub async fn apply_connection(&self, name: &str, secret: &str) {
+        let connection = serde_json::json!({
+            "apiVersion": "controlhub.dev/v1alpha1",
+            "kind": "ControlHubConnection",
+            "metadata": {"name": name},
+            "spec": {
+                "url": self.emulator.url(),
+                "credentialsSecretRef": {"name": secret},
+                "rateLimit": {"requestsPerSecond": 200, "burst": 200}
+            }
+        });
+        self.apply_object("controlhubconnections", connection).await;
+    }
+
+    /// Waits until ControlHubConnection `name` has a Ready condition with `reason`.
+    pub async fn wait_connection_reason(&self, name: &str, reason: &str) -> controlhub_operator::api::ControlHubConnection {
+        let api: Api<controlhub_operator::api::ControlHubConnection> = self.ns.api();
+        eventually(&format!("ControlHubConnection {name}: Ready reason {reason}"), WAIT, || {
+            let api = api.clone();
+            async move {
+                let c = api.get_opt(name).await.ok().flatten()?;
+                let status = c.status.as_ref()?;
+                let ready = status.conditions.iter().find(|x| x.type_ == ConditionType::Ready.as_str())?;
+                (ready.reason == reason).then_some(c)
+            }
+        })
+        .await
+    }
+
+    /// Runs `kubectl` with the admin kubeconfig; returns (success, stdout, stderr).
+    pub fn kubectl(&self, args: &[&str]) -> (bool, String, String) {
+        let out = plane().kubectl().args(args).output().expect("running kubectl");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Every Event in the namespace, as JSON (both the events.k8s.io and core views).
+    pub async fn all_events_json(&self) -> String {
+        let api: Api<k8s_openapi::api::events::v1::Event> = self.ns.api();
+        let list = api.list(&Default::default()).await.expect("listing Events");
+        serde_json::to_string(&list.items).expect("Events serialize")
+    }
+}

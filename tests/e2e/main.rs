@@ -3,6 +3,7 @@
 //! test. Everything that needs the control plane lives in this one test binary so that a test run
 //! starts exactly one control plane.
 
+mod chart;
 mod env;
 mod support;
 
