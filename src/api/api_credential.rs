@@ -64,6 +64,7 @@ pub enum DeletionPolicy {
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = rules::USER_ID_IMMUTABLE.to_kube())]
+#[x_kube(validation = rules::CONNECTION_REF_IMMUTABLE.to_kube())]
 pub struct ApiCredentialSpec {
     /// The connection that manages this credential. Default: the ClusterControlHubConnection
     /// named `default`.

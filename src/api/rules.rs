@@ -70,6 +70,13 @@ pub const USER_ID_IMMUTABLE: CelRule = CelRule {
     message: "userId is immutable: delete and re-create the ApiCredential to change the owner",
 };
 
+/// `spec` of ApiCredential: `connectionRef` can be neither changed, set nor removed after creation
+/// (moving a credential to another connection would orphan it in the first organization).
+pub const CONNECTION_REF_IMMUTABLE: CelRule = CelRule {
+    rule: "has(self.connectionRef) == has(oldSelf.connectionRef) && (!has(self.connectionRef) || self.connectionRef == oldSelf.connectionRef)",
+    message: "connectionRef is immutable: delete and re-create the ApiCredential to move it to another connection",
+};
+
 /// `spec.rotation`: exactly one of `interval` and `schedule`.
 pub const ROTATION_ONE_OF: CelRule = CelRule {
     rule: "has(self.interval) != has(self.schedule)",
@@ -144,6 +151,7 @@ pub const CA_BUNDLE_PEM: CelRule = CelRule {
 pub const ALL_CEL_RULES: &[CelRule] = &[
     LABEL_TRIMMED,
     USER_ID_IMMUTABLE,
+    CONNECTION_REF_IMMUTABLE,
     ROTATION_ONE_OF,
     TIME_ZONE_NEEDS_SCHEDULE,
     GRACE_PERIOD_NEEDS_REPLACE,

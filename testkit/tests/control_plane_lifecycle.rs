@@ -9,7 +9,7 @@ use controlhub_testkit::control_plane::{ControlPlane, Options};
 fn alive(pid: u32) -> bool {
     // A zombie is not alive for our purposes: read the state from /proc.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| !s.split_whitespace().nth(2).is_some_and(|state| state == "Z"))
+        .map(|s| s.split_whitespace().nth(2).is_none_or(|state| state != "Z"))
         .unwrap_or(false)
 }
 

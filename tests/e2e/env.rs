@@ -57,13 +57,13 @@ pub struct Operator {
 }
 
 impl Operator {
-    fn spawn(args: &[String], envs: &[(String, String)], log: &PathBuf) -> Child {
+    fn spawn(args: &[String], envs: &[(String, String)], log: &std::path::Path) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_controlhub-operator"));
         cmd.args(args).env("KUBECONFIG", &plane().kubeconfig).env("RUST_LOG", "controlhub_operator=debug,warn");
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        process::spawn("controlhub-operator", cmd, Output::Log(log.clone())).expect("starting the operator")
+        process::spawn("controlhub-operator", cmd, Output::Log(log.to_path_buf())).expect("starting the operator")
     }
 
     /// Kills the operator with SIGKILL (no shutdown code runs).
@@ -414,5 +414,85 @@ impl Env {
         let api: Api<k8s_openapi::api::events::v1::Event> = self.ns.api();
         let list = api.list(&Default::default()).await.expect("listing Events");
         serde_json::to_string(&list.items).expect("Events serialize")
+    }
+}
+
+// ---- Helpers for the drift, quota, rotation, Secret, restart, service-account and deletion stories (appended). ----
+
+impl Env {
+    fn credentials_path(&self) -> String {
+        format!("/security/rest/v1/organization/{}/api-user-credentials", self.emulator.org_id())
+    }
+
+    /// Creates a credential for the org admin through Control Hub's API, as a person would in the
+    /// UI; returns its ID (the token is dropped).
+    pub async fn create_in_controlhub(&self, label: &str) -> String {
+        let body = serde_json::json!({"label": label, "generateAuthToken": true, "active": true, "userId": null});
+        let (status, value) = self.emulator.admin_request(reqwest::Method::POST, &self.credentials_path(), Some(&body)).await;
+        assert_eq!(status, 200, "creating {label:?} in Control Hub: {:?}", value.get("ISSUES"));
+        value["componentId"].as_str().expect("the created credential has a componentId").to_string()
+    }
+
+    /// Changes a credential by hand as the org admin (`POST …/api-user-credentials/{id}`): rename,
+    /// (de)activate, or regenerate with `generateAuthToken: true` (the new token is dropped).
+    pub async fn update_in_controlhub(&self, id: &str, body: serde_json::Value) {
+        let path = format!("{}/{id}", self.credentials_path());
+        let (status, value) = self.emulator.admin_request(reqwest::Method::POST, &path, Some(&body)).await;
+        assert_eq!(status, 200, "updating credential {id} in Control Hub: {:?}", value.get("ISSUES"));
+    }
+
+    /// Deletes a credential by hand as the org admin.
+    pub async fn delete_in_controlhub(&self, id: &str) {
+        let path = format!("{}/{id}", self.credentials_path());
+        let (status, value) = self.emulator.admin_request(reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(status, 200, "deleting credential {id} in Control Hub: {:?}", value.get("ISSUES"));
+    }
+
+    /// A credential as Control Hub lists it org-wide (`authToken` is always null there), if it exists.
+    pub async fn controlhub_credential(&self, id: &str) -> Option<serde_json::Value> {
+        let path = format!("/security/rest/v1/organization/{}/api-user-credentials-for-org", self.emulator.org_id());
+        let (status, body) = self.emulator.admin_request(reqwest::Method::GET, &path, None).await;
+        assert_eq!(status, 200, "listing the org's credentials: {:?}", body.get("ISSUES"));
+        body.as_array()?.iter().find(|c| c["componentId"].as_str() == Some(id)).cloned()
+    }
+
+    /// `GET currentUser` with a credential: the HTTP status and the principal it authenticates as.
+    pub async fn principal_of(&self, id: &str, token: &str) -> (u16, Option<String>) {
+        let response = reqwest::Client::new()
+            .get(format!("{}/security/rest/v1/currentUser", self.emulator.url()))
+            .header("X-Requested-By", "e2e")
+            .header("X-SS-REST-CALL", "true")
+            .header("X-SS-App-Component-Id", id)
+            .header("X-SS-App-Auth-Token", token)
+            .send()
+            .await
+            .expect("GET currentUser");
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        (status, body["principalId"].as_str().map(str::to_string))
+    }
+
+    /// Waits for an Event with `reason` on object `name`; returns its (type, note).
+    pub async fn wait_event(&self, name: &str, reason: &str) -> (String, String) {
+        let api: Api<k8s_openapi::api::events::v1::Event> = self.ns.api();
+        eventually(&format!("an Event {reason} on {name}"), WAIT, || {
+            let api = api.clone();
+            async move {
+                let list = api.list(&Default::default()).await.ok()?;
+                list.items.into_iter().find_map(|e| {
+                    let about = e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
+                    (about && e.reason.as_deref() == Some(reason))
+                        .then(|| (e.type_.unwrap_or_default(), e.note.unwrap_or_default()))
+                })
+            }
+        })
+        .await
+    }
+
+    /// The Ready and Stalled conditions' (status, reason, message), once Ready has `reason`.
+    pub async fn wait_blocked(&self, name: &str, reason: &str) -> ((String, String, String), Option<(String, String, String)>) {
+        let cred = self.wait_reason(name, reason).await;
+        let ready = condition(&cred, ConditionType::Ready).expect("a Ready condition");
+        (ready, condition(&cred, ConditionType::Stalled))
     }
 }

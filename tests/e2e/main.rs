@@ -7,5 +7,12 @@ mod chart;
 mod env;
 mod support;
 
+mod connections;
+mod crash;
+mod kubectl;
+mod leaks;
 mod lifecycle;
+mod rbac;
 mod smoke;
+mod drift;
+mod quota;
