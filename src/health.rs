@@ -25,7 +25,10 @@ pub struct Readiness {
 
 impl Readiness {
     pub fn new(leadership: watch::Receiver<Leadership>) -> Arc<Self> {
-        Arc::new(Readiness { leadership, synced: AtomicBool::new(false) })
+        Arc::new(Readiness {
+            leadership,
+            synced: AtomicBool::new(false),
+        })
     }
 
     /// Called once the controllers' watches have listed their resources.
@@ -68,7 +71,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
 
 async fn render_metrics(State(state): State<AppState>) -> ([(&'static str, &'static str); 1], String) {
     (
-        [("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

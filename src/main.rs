@@ -9,12 +9,15 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use controlhub_operator::controller::context::{Context, Settings};
 use controlhub_operator::controller::{self, Scope};
-use controlhub_operator::leader::{self, LeaseConfig, Leadership};
+use controlhub_operator::leader::{self, Leadership, LeaseConfig};
 use controlhub_operator::telemetry::{self, LogFormat};
 use controlhub_operator::{crdgen, health, metrics};
 
 #[derive(Parser)]
-#[command(version, about = "Manages StreamSets Control Hub API credentials as Kubernetes Secrets")]
+#[command(
+    version,
+    about = "Manages StreamSets Control Hub API credentials as Kubernetes Secrets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -114,16 +117,29 @@ async fn run(args: RunArgs) -> i32 {
         }
     };
     let metrics = Arc::new(metrics::Metrics::new());
-    let identity = args.identity.clone().unwrap_or_else(|| {
-        format!("{}-{}", hostname(), std::process::id())
-    });
+    let identity = args
+        .identity
+        .clone()
+        .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
     let leadership = if args.leader_election {
-        leader::spawn(client.clone(), LeaseConfig::new(args.lease_namespace.clone(), args.lease_name.clone(), identity.clone()))
+        leader::spawn(
+            client.clone(),
+            LeaseConfig::new(
+                args.lease_namespace.clone(),
+                args.lease_name.clone(),
+                identity.clone(),
+            ),
+        )
     } else {
         tokio::sync::watch::channel(Leadership::Leader).1
     };
     let readiness = health::Readiness::new(leadership.clone());
-    let server = tokio::spawn(health::serve(args.health_addr, args.metrics_addr, readiness.clone(), metrics.clone()));
+    let server = tokio::spawn(health::serve(
+        args.health_addr,
+        args.metrics_addr,
+        readiness.clone(),
+        metrics.clone(),
+    ));
 
     // Followers wait; the leader runs the controllers; a lost lease ends the process.
     let mut watch = leadership.clone();
@@ -174,5 +190,7 @@ async fn run(args: RunArgs) -> i32 {
 }
 
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "controlhub-operator".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "controlhub-operator".into())
 }

@@ -75,7 +75,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("controlhub_operator");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
-        registry.register("reconciles", "Reconciles by controller and result", reconciles.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles by controller and result",
+            reconciles.clone(),
+        );
         let reconcile_duration = Family::<ControllerLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
         });
@@ -137,13 +141,20 @@ impl Metrics {
     }
 
     pub fn reconciled(&self, controller: &'static str, result: &'static str, elapsed: Duration) {
-        self.reconciles.get_or_create(&ReconcileLabels { controller, result }).inc();
-        self.reconcile_duration.get_or_create(&ControllerLabel { controller }).observe(elapsed.as_secs_f64());
+        self.reconciles
+            .get_or_create(&ReconcileLabels { controller, result })
+            .inc();
+        self.reconcile_duration
+            .get_or_create(&ControllerLabel { controller })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Forgets the per-object series of a deleted ApiCredential (bounded cardinality).
     pub fn forget_credential(&self, namespace: &str, name: &str) {
-        let labels = CredentialLabels { namespace: namespace.into(), name: name.into() };
+        let labels = CredentialLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
         self.last_rotation.remove(&labels);
         self.next_rotation.remove(&labels);
     }
@@ -154,7 +165,10 @@ pub struct ClientObserver(pub Arc<Metrics>);
 
 impl RequestObserver for ClientObserver {
     fn observe(&self, operation: &'static str, outcome: &'static str, elapsed: Duration) {
-        self.0.controlhub_requests.get_or_create(&RequestLabels { operation, outcome }).inc();
+        self.0
+            .controlhub_requests
+            .get_or_create(&RequestLabels { operation, outcome })
+            .inc();
         self.0
             .controlhub_request_duration
             .get_or_create(&OperationLabel { operation })
@@ -172,14 +186,22 @@ mod tests {
         m.reconciled("apicredential", "ok", Duration::from_millis(5));
         ClientObserver(m.clone()).observe("createCredential", "ok", Duration::from_millis(2));
         let text = m.render();
-        assert!(text.contains(r#"controlhub_operator_reconciles_total{controller="apicredential",result="ok"} 1"#), "{text}");
+        assert!(
+            text.contains(
+                r#"controlhub_operator_reconciles_total{controller="apicredential",result="ok"} 1"#
+            ),
+            "{text}"
+        );
         assert!(text.contains(r#"controlhub_operator_controlhub_requests_total{operation="createCredential",outcome="ok"} 1"#), "{text}");
     }
 
     #[test]
     fn forgetting_a_credential_removes_its_series() {
         let m = Metrics::new();
-        let labels = CredentialLabels { namespace: "a".into(), name: "b".into() };
+        let labels = CredentialLabels {
+            namespace: "a".into(),
+            name: "b".into(),
+        };
         m.next_rotation.get_or_create(&labels).set(5);
         assert!(m.render().contains(r#"name="b""#));
         m.forget_credential("a", "b");

@@ -186,7 +186,10 @@ fn connection_defaults_are_in_the_schema() {
 #[test]
 fn api_credential_cel_rules_sit_on_their_fields() {
     let s = schema(&ApiCredential::crd());
-    assert_eq!(rules_at(&s, &["spec"]), [rules::USER_ID_IMMUTABLE, rules::CONNECTION_REF_IMMUTABLE]);
+    assert_eq!(
+        rules_at(&s, &["spec"]),
+        [rules::USER_ID_IMMUTABLE, rules::CONNECTION_REF_IMMUTABLE]
+    );
     assert_eq!(rules_at(&s, &["spec", "name"]), [rules::LABEL_TRIMMED]);
     assert_eq!(
         rules_at(&s, &["spec", "rotation"]),

@@ -41,23 +41,49 @@ pub struct World {
 #[derive(Debug)]
 pub enum Outcome {
     Continue,
-    Done { requeue_at: Option<DateTime<Utc>> },
-    Blocked { reason: Reason, message: String, retry: Option<std::time::Duration> },
+    Done {
+        requeue_at: Option<DateTime<Utc>>,
+    },
+    Blocked {
+        reason: Reason,
+        message: String,
+        retry: Option<std::time::Duration>,
+    },
 }
 
 /// Performs `step`.
-pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Report, step: Step) -> Result<Outcome> {
+pub async fn perform(
+    ctx: &Context,
+    t: &Target,
+    w: &mut World,
+    report: &mut Report,
+    step: Step,
+) -> Result<Outcome> {
     tracing::debug!(namespace = %t.namespace, name = %t.name, step = ?step_name(&step), "step");
     match step {
         Step::Done { requeue_at } => return Ok(Outcome::Done { requeue_at }),
         Step::Blocked(blocker) => return Ok(blocked(t, blocker)),
-        Step::Create { pending_label, recreate } => {
-            let issued = match t.connection.client.create_credential(&pending_label, t.create_for.as_ref(), t.desired.active).await {
+        Step::Create {
+            pending_label,
+            recreate,
+        } => {
+            let issued = match t
+                .connection
+                .client
+                .create_credential(&pending_label, t.create_for.as_ref(), t.desired.active)
+                .await
+            {
                 Ok(issued) => issued,
                 Err(e) => return refused(ctx, t, e).await,
             };
             let id = issued.credential.id.clone();
-            ctx.owners.update(&t.connection.key, &t.owner, Change::Added(issued.credential.clone())).await;
+            ctx.owners
+                .update(
+                    &t.connection.key,
+                    &t.owner,
+                    Change::Added(issued.credential.clone()),
+                )
+                .await;
             w.credentials.push(issued.credential.clone());
             pause_point("create:issued").await;
             store_issued(ctx, t, w, &issued, true).await?;
@@ -69,10 +95,17 @@ pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Repo
                 w.events.push((
                     EventType::Warning,
                     "Recreated",
-                    format!("the credential was deleted in Control Hub; created {id} and updated Secret {}", t.layout.name),
+                    format!(
+                        "the credential was deleted in Control Hub; created {id} and updated Secret {}",
+                        t.layout.name
+                    ),
                 ));
             } else {
-                w.events.push((EventType::Normal, "Created", format!("created credential {id} for {}", t.owner)));
+                w.events.push((
+                    EventType::Normal,
+                    "Created",
+                    format!("created credential {id} for {}", t.owner),
+                ));
             }
         }
         Step::Adopt { id, replacing } => {
@@ -86,7 +119,11 @@ pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Repo
                         finish_replace(t, w, previous);
                     }
                     report.write_progress(ctx, t, w).await?;
-                    w.events.push((EventType::Normal, "Recovered", format!("adopted credential {id} left by an interrupted step")));
+                    w.events.push((
+                        EventType::Normal,
+                        "Recovered",
+                        format!("adopted credential {id} left by an interrupted step"),
+                    ));
                 }
                 Err(controlhub::Error::Forbidden { .. }) => {
                     // Control Hub will not regenerate it for us: remove it and start that step over.
@@ -100,16 +137,26 @@ pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Repo
         }
         Step::DeleteOrphan { id } => {
             delete_credential(ctx, t, w, &id).await?;
-            w.events.push((EventType::Normal, "OrphanDeleted", format!("deleted credential {id} left by an interrupted step")));
+            w.events.push((
+                EventType::Normal,
+                "OrphanDeleted",
+                format!("deleted credential {id} left by an interrupted step"),
+            ));
         }
         Step::BeginRotation { strategy, reason } => {
             w.record.rotation_in_progress = Some((strategy, reason));
             report.write_progress(ctx, t, w).await?;
             pause_point("rotation:recorded").await;
-            w.events.push((EventType::Normal, "Rotating", format!("rotating the token ({}, {:?})", strategy_name(strategy), reason)));
+            w.events.push((
+                EventType::Normal,
+                "Rotating",
+                format!("rotating the token ({}, {:?})", strategy_name(strategy), reason),
+            ));
         }
         Step::Regenerate { id } => {
             let label = label_of(w, &id);
+            // Replace planned, but the plan chose Regenerate: the owner has no free slot.
+            let instead_of_replace = matches!(w.record.rotation_in_progress, Some((Strategy::Replace, _)));
             match t.connection.client.regenerate_credential(&id, &label).await {
                 Ok(issued) => {
                     pause_point("regenerate:issued").await;
@@ -118,16 +165,36 @@ pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Repo
                     w.record.rotation_in_progress = None;
                     w.record.last_rotation_request = t.desired.rotate_request.clone();
                     report.write_progress(ctx, t, w).await?;
-                    w.events.push((EventType::Normal, "Rotated", format!("issued a new token for credential {id}")));
+                    w.events.push((
+                        EventType::Normal,
+                        "Rotated",
+                        format!("issued a new token for credential {id}"),
+                    ));
+                    if instead_of_replace {
+                        w.events.push((
+                            EventType::Warning,
+                            "RegeneratedInstead",
+                            format!(
+                                "{} has no free slot for a replacement (limit {}): regenerated credential {id} in place instead of replacing it, so its old token stopped working at once",
+                                t.owner, ctx.settings.quota_limit
+                            ),
+                        ));
+                    }
                 }
                 Err(controlhub::Error::Forbidden { .. }) if t.desired.for_other_user => {
-                    let reason = w.record.rotation_in_progress.map_or(RotationReason::Requested, |(_, r)| r);
+                    let reason = w
+                        .record
+                        .rotation_in_progress
+                        .map_or(RotationReason::Requested, |(_, r)| r);
                     w.record.rotation_in_progress = Some((Strategy::Replace, reason));
                     report.write_progress(ctx, t, w).await?;
                     w.events.push((
                         EventType::Warning,
                         "RegenerateRefused",
-                        format!("Control Hub refused to regenerate {}'s credential {id}; replacing it instead", t.owner),
+                        format!(
+                            "Control Hub refused to regenerate {}'s credential {id}; replacing it instead",
+                            t.owner
+                        ),
                     ));
                 }
                 Err(controlhub::Error::NotFound { .. }) => forget(ctx, t, w, &id).await,
@@ -135,12 +202,33 @@ pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Repo
             }
         }
         Step::CreateReplacement { pending_label } => {
-            let issued = match t.connection.client.create_credential(&pending_label, t.create_for.as_ref(), t.desired.active).await {
+            let issued = match t
+                .connection
+                .client
+                .create_credential(&pending_label, t.create_for.as_ref(), t.desired.active)
+                .await
+            {
                 Ok(issued) => issued,
+                Err(e @ controlhub::Error::QuotaExceeded { .. }) => {
+                    // The cached list was stale (credentials made elsewhere since): list again, and
+                    // if the owner is indeed full let the plan choose (Regenerate, or say why not).
+                    ctx.owners.invalidate(&t.connection.key, &t.owner).await;
+                    w.credentials = ctx.owners.list(&t.connection, &t.owner).await?;
+                    if w.credentials.len() < ctx.settings.quota_limit {
+                        return refused(ctx, t, e).await;
+                    }
+                    return Ok(Outcome::Continue);
+                }
                 Err(e) => return refused(ctx, t, e).await,
             };
             let id = issued.credential.id.clone();
-            ctx.owners.update(&t.connection.key, &t.owner, Change::Added(issued.credential.clone())).await;
+            ctx.owners
+                .update(
+                    &t.connection.key,
+                    &t.owner,
+                    Change::Added(issued.credential.clone()),
+                )
+                .await;
             w.credentials.push(issued.credential.clone());
             let previous = w.record.credential_id.clone();
             pause_point("replace:issued").await;
@@ -163,7 +251,11 @@ pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Repo
             match t.connection.client.rename_credential(&id, &label).await {
                 Ok(updated) => {
                     if !was_pending {
-                        w.events.push((EventType::Normal, "Renamed", format!("renamed credential {id} to {label:?}")));
+                        w.events.push((
+                            EventType::Normal,
+                            "Renamed",
+                            format!("renamed credential {id} to {label:?}"),
+                        ));
                     }
                     updated_credential(ctx, t, w, updated).await;
                 }
@@ -173,22 +265,50 @@ pub async fn perform(ctx: &Context, t: &Target, w: &mut World, report: &mut Repo
         }
         Step::SetActive { id, active } => {
             let label = label_of(w, &id);
-            match t.connection.client.set_credential_active(&id, &label, active).await {
+            match t
+                .connection
+                .client
+                .set_credential_active(&id, &label, active)
+                .await
+            {
                 Ok(updated) => {
                     let verb = if active { "Activated" } else { "Deactivated" };
-                    w.events.push((EventType::Normal, verb, format!("{} credential {id}", verb.to_lowercase())));
+                    w.events.push((
+                        EventType::Normal,
+                        verb,
+                        format!("{} credential {id}", verb.to_lowercase()),
+                    ));
                     updated_credential(ctx, t, w, updated).await;
                 }
                 Err(controlhub::Error::NotFound { .. }) => forget(ctx, t, w, &id).await,
                 Err(e) => return refused(ctx, t, e).await,
             }
         }
+        Step::RecordStored { id, previous } => {
+            let first = w.record.credential_id.is_none();
+            w.record.credential_id = Some(id.clone());
+            if previous.is_some() {
+                finish_replace(t, w, previous);
+            } else if first {
+                w.record.last_rotation_request = t.desired.rotate_request.clone();
+            }
+            report.write_progress(ctx, t, w).await?;
+            w.events.push((
+                EventType::Normal,
+                "Recovered",
+                format!("recorded credential {id}, whose token reached the Secret before an interruption"),
+            ));
+        }
         Step::RetirePrevious { id } => {
             delete_credential(ctx, t, w, &id).await?;
             w.record.previous_credential_id = None;
             w.record.retire_at = None;
             report.write_progress(ctx, t, w).await?;
-            w.events.push((EventType::Normal, "Retired", format!("deleted replaced credential {id} after its grace period")));
+            w.events.push((
+                EventType::Normal,
+                "Retired",
+                format!("deleted replaced credential {id} after its grace period"),
+            ));
         }
     }
     Ok(Outcome::Continue)
@@ -207,7 +327,13 @@ fn finish_replace(t: &Target, w: &mut World, previous: Option<controlhub::Creden
 /// Writes a freshly issued credential to the Secret: the first write after the Control Hub call.
 /// Retries a few times at once; if the token cannot be stored and the credential is new, it is
 /// deleted again so that nothing is orphaned (a regenerated one is regenerated again later).
-async fn store_issued(ctx: &Context, t: &Target, w: &mut World, issued: &IssuedCredential, new: bool) -> Result<()> {
+async fn store_issued(
+    ctx: &Context,
+    t: &Target,
+    w: &mut World,
+    issued: &IssuedCredential,
+    new: bool,
+) -> Result<()> {
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &t.namespace);
     let body = secret::build(&t.layout, &issued.credential.id, &issued.token);
     let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -218,7 +344,9 @@ async fn store_issued(ctx: &Context, t: &Target, w: &mut World, issued: &IssuedC
         }
         match secrets.patch(&t.layout.name, &params, &Patch::Apply(&body)).await {
             Ok(_) => {
-                w.secret = SecretState::Managed { credential_id: Some(issued.credential.id.clone()) };
+                w.secret = SecretState::Managed {
+                    credential_id: Some(issued.credential.id.clone()),
+                };
                 w.token_changed = true;
                 w.token_fingerprint = Some(issued.token.fingerprint());
                 w.last_rotation = Some(Utc::now());
@@ -232,12 +360,26 @@ async fn store_issued(ctx: &Context, t: &Target, w: &mut World, issued: &IssuedC
     let source = last_error.expect("three attempts were made");
     if new {
         let _ = t.connection.client.delete_credential(&issued.credential.id).await;
-        ctx.owners.update(&t.connection.key, &t.owner, Change::Removed(issued.credential.id.clone())).await;
+        ctx.owners
+            .update(
+                &t.connection.key,
+                &t.owner,
+                Change::Removed(issued.credential.id.clone()),
+            )
+            .await;
     }
-    Err(Error::StoreToken { secret: t.layout.name.clone(), source })
+    Err(Error::StoreToken {
+        secret: t.layout.name.clone(),
+        source,
+    })
 }
 
-async fn delete_credential(ctx: &Context, t: &Target, w: &mut World, id: &controlhub::CredentialId) -> Result<()> {
+async fn delete_credential(
+    ctx: &Context,
+    t: &Target,
+    w: &mut World,
+    id: &controlhub::CredentialId,
+) -> Result<()> {
     match t.connection.client.delete_credential(id).await {
         Ok(()) | Err(controlhub::Error::NotFound { .. }) => {
             forget(ctx, t, w, id).await;
@@ -250,18 +392,26 @@ async fn delete_credential(ctx: &Context, t: &Target, w: &mut World, id: &contro
 /// A credential is gone from Control Hub: drop it from the local list and the cache.
 async fn forget(ctx: &Context, t: &Target, w: &mut World, id: &controlhub::CredentialId) {
     w.credentials.retain(|c| &c.id != id);
-    ctx.owners.update(&t.connection.key, &t.owner, Change::Removed(id.clone())).await;
+    ctx.owners
+        .update(&t.connection.key, &t.owner, Change::Removed(id.clone()))
+        .await;
 }
 
 async fn updated_credential(ctx: &Context, t: &Target, w: &mut World, updated: Credential) {
     if let Some(slot) = w.credentials.iter_mut().find(|c| c.id == updated.id) {
         *slot = updated.clone();
     }
-    ctx.owners.update(&t.connection.key, &t.owner, Change::Updated(updated)).await;
+    ctx.owners
+        .update(&t.connection.key, &t.owner, Change::Updated(updated))
+        .await;
 }
 
 fn label_of(w: &World, id: &controlhub::CredentialId) -> String {
-    w.credentials.iter().find(|c| &c.id == id).map(|c| c.label.clone()).unwrap_or_default()
+    w.credentials
+        .iter()
+        .find(|c| &c.id == id)
+        .map(|c| c.label.clone())
+        .unwrap_or_default()
 }
 
 /// Maps a Control Hub refusal to an outcome: the user must act (blocked) or it may pass (error).
@@ -269,7 +419,13 @@ async fn refused(ctx: &Context, t: &Target, e: controlhub::Error) -> Result<Outc
     match e {
         controlhub::Error::QuotaExceeded { .. } => {
             ctx.owners.invalidate(&t.connection.key, &t.owner).await;
-            Ok(blocked(t, Blocker::QuotaExceeded { count: ctx.settings.quota_limit, limit: ctx.settings.quota_limit }))
+            Ok(blocked(
+                t,
+                Blocker::QuotaExceeded {
+                    count: ctx.settings.quota_limit,
+                    limit: ctx.settings.quota_limit,
+                },
+            ))
         }
         controlhub::Error::Forbidden { .. } => Ok(Outcome::Blocked {
             reason: Reason::Forbidden,
@@ -320,7 +476,11 @@ fn blocked(t: &Target, blocker: Blocker) -> Outcome {
             ),
         ),
     };
-    Outcome::Blocked { reason, message, retry: None }
+    Outcome::Blocked {
+        reason,
+        message,
+        retry: None,
+    }
 }
 
 fn strategy_name(s: Strategy) -> &'static str {
@@ -341,6 +501,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::CreateReplacement { .. } => "create-replacement",
         Step::Rename { .. } => "rename",
         Step::SetActive { .. } => "set-active",
+        Step::RecordStored { .. } => "record-stored",
         Step::RetirePrevious { .. } => "retire-previous",
         Step::Done { .. } => "done",
     }

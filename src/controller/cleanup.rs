@@ -42,13 +42,18 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let connection = match ctx.connections.resolve(&key, &namespace).await {
         Ok(c) => c,
         Err(problem) if problem.permanent => {
-            let left = current.map(|c| c.to_string()).unwrap_or_else(|| "none recorded".into());
+            let left = current
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "none recorded".into());
             publish(
                 ctx,
                 &obj,
                 EventType::Warning,
                 "CleanupSkipped",
-                format!("{}; the credential ({left}) was left in Control Hub: delete it there by hand", problem.message),
+                format!(
+                    "{}; the credential ({left}) was left in Control Hub: delete it there by hand",
+                    problem.message
+                ),
             )
             .await;
             ctx.forget(&uid);
@@ -58,7 +63,12 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             return Err(Error::ConnectionUnavailable(problem.message));
         }
     };
-    let owner = obj.spec.user_id.clone().map(UserId::new).unwrap_or_else(|| connection.principal.user_id.clone());
+    let owner = obj
+        .spec
+        .user_id
+        .clone()
+        .map(UserId::new)
+        .unwrap_or_else(|| connection.principal.user_id.clone());
     let credentials = ctx.owners.list(&connection, &owner).await?;
 
     // Leftovers carrying this object's marker, and a replaced credential in its grace period.
@@ -81,24 +91,56 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         ctx.forget(&uid);
         return Ok(Action::await_change());
     };
-    let label = credentials.iter().find(|c| c.id == current).map(|c| c.label.clone());
+    let label = credentials
+        .iter()
+        .find(|c| c.id == current)
+        .map(|c| c.label.clone());
     match obj.spec.deletion_policy {
         DeletionPolicy::Delete => {
             delete(ctx, &connection, &owner, &current).await?;
-            publish(ctx, &obj, EventType::Normal, "Deleted", format!("deleted credential {current} in Control Hub")).await;
+            publish(
+                ctx,
+                &obj,
+                EventType::Normal,
+                "Deleted",
+                format!("deleted credential {current} in Control Hub"),
+            )
+            .await;
         }
         DeletionPolicy::Deactivate => {
             if let Some(label) = label {
-                match connection.client.set_credential_active(&current, &label, false).await {
-                    Ok(updated) => ctx.owners.update(&connection.key, &owner, Change::Updated(updated)).await,
+                match connection
+                    .client
+                    .set_credential_active(&current, &label, false)
+                    .await
+                {
+                    Ok(updated) => {
+                        ctx.owners
+                            .update(&connection.key, &owner, Change::Updated(updated))
+                            .await
+                    }
                     Err(controlhub::Error::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
-            publish(ctx, &obj, EventType::Normal, "Deactivated", format!("deactivated credential {current} (deletionPolicy Deactivate)")).await;
+            publish(
+                ctx,
+                &obj,
+                EventType::Normal,
+                "Deactivated",
+                format!("deactivated credential {current} (deletionPolicy Deactivate)"),
+            )
+            .await;
         }
         DeletionPolicy::Retain => {
-            publish(ctx, &obj, EventType::Normal, "Retained", format!("left credential {current} in Control Hub (deletionPolicy Retain)")).await;
+            publish(
+                ctx,
+                &obj,
+                EventType::Normal,
+                "Retained",
+                format!("left credential {current} in Control Hub (deletionPolicy Retain)"),
+            )
+            .await;
         }
     }
     pause_point("cleanup:deleted").await;
@@ -115,7 +157,9 @@ async fn delete(
 ) -> Result<()> {
     match connection.client.delete_credential(id).await {
         Ok(()) | Err(controlhub::Error::NotFound { .. }) => {
-            ctx.owners.update(&connection.key, owner, Change::Removed(id.clone())).await;
+            ctx.owners
+                .update(&connection.key, owner, Change::Removed(id.clone()))
+                .await;
             Ok(())
         }
         Err(e) => Err(e.into()),
@@ -124,11 +168,21 @@ async fn delete(
 
 fn secret_keys(obj: &ApiCredential) -> secret::SecretKeys {
     let keys = obj.keys();
-    secret::SecretKeys { credential_id: keys.credential_id, auth_token: keys.auth_token, url: keys.url }
+    secret::SecretKeys {
+        credential_id: keys.credential_id,
+        auth_token: keys.auth_token,
+        url: keys.url,
+    }
 }
 
 async fn publish(ctx: &Context, obj: &ApiCredential, type_: EventType, reason: &str, note: String) {
-    let event = Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, "could not publish an Event");
     }

@@ -62,7 +62,12 @@ pub struct ConnectionProblem {
 
 impl ConnectionProblem {
     fn permanent(reason: Reason, message: String) -> Self {
-        ConnectionProblem { reason, message, permanent: true, retry_after: None }
+        ConnectionProblem {
+            reason,
+            message,
+            permanent: true,
+            retry_after: None,
+        }
     }
 
     fn from_controlhub(key: &ConnectionKey, e: &controlhub::Error) -> Self {
@@ -74,7 +79,11 @@ impl ConnectionProblem {
                 ),
             ),
             controlhub::Error::Config(c) => ConnectionProblem::permanent(
-                if matches!(c, controlhub::ConfigError::CaBundle) { Reason::InvalidCaBundle } else { Reason::InvalidSpec },
+                if matches!(c, controlhub::ConfigError::CaBundle) {
+                    Reason::InvalidCaBundle
+                } else {
+                    Reason::InvalidSpec
+                },
                 format!("{key} cannot be used: {c}"),
             ),
             other if other.is_transient() => ConnectionProblem {
@@ -122,24 +131,35 @@ struct ConnectionObject {
 
 impl Connections {
     pub fn new(kube: kube::Client, metrics: Arc<Metrics>, recheck: Duration) -> Self {
-        Connections { kube, metrics, cache: Mutex::new(HashMap::new()), recheck }
+        Connections {
+            kube,
+            metrics,
+            cache: Mutex::new(HashMap::new()),
+            recheck,
+        }
     }
 
     /// The key of the connection an ApiCredential in `namespace` refers to.
     pub fn key_for(reference: &ConnectionRef, namespace: &str) -> ConnectionKey {
         ConnectionKey {
             kind: reference.kind,
-            namespace: (reference.kind == ConnectionKind::ControlHubConnection).then(|| namespace.to_string()),
+            namespace: (reference.kind == ConnectionKind::ControlHubConnection)
+                .then(|| namespace.to_string()),
             name: reference.name.clone(),
         }
     }
 
     /// Resolves the connection for an ApiCredential in `namespace`, checking that the namespace may
     /// use it. `force_check` repeats the principal lookup even when cached.
-    pub async fn resolve(&self, key: &ConnectionKey, from_namespace: &str) -> Result<Connection, ConnectionProblem> {
+    pub async fn resolve(
+        &self,
+        key: &ConnectionKey,
+        from_namespace: &str,
+    ) -> Result<Connection, ConnectionProblem> {
         let object = self.fetch(key).await?;
         if let Some(selector) = &object.allowed_namespaces {
-            self.check_namespace_allowed(key, selector, from_namespace).await?;
+            self.check_namespace_allowed(key, selector, from_namespace)
+                .await?;
         }
         self.connect(key, object).await
     }
@@ -155,9 +175,20 @@ impl Connections {
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
     }
 
-    async fn connect(&self, key: &ConnectionKey, object: ConnectionObject) -> Result<Connection, ConnectionProblem> {
+    async fn connect(
+        &self,
+        key: &ConnectionKey,
+        object: ConnectionObject,
+    ) -> Result<Connection, ConnectionProblem> {
         let secret = self.read_secret(key, &object).await?;
-        let versions = (object.resource_version.clone(), secret.resource_version().unwrap_or_default());
+        // The client depends on the connection's spec (its generation) and its Secret; status
+        // writes change only the resourceVersion and must not rebuild it (nor its in-flight cap).
+        let versions = (
+            object
+                .generation
+                .map_or_else(|| object.resource_version.clone(), |g| g.to_string()),
+            secret.resource_version().unwrap_or_default(),
+        );
         if let Some(hit) = self.cached(key, &versions) {
             return Ok(hit);
         }
@@ -168,10 +199,18 @@ impl Connections {
         config.requests_per_second = rate.requests_per_second;
         config.burst = rate.burst;
         config.max_concurrent_requests = object.settings.max_concurrent_requests;
-        config.ca_bundle_pem = object.settings.ca_bundle.as_ref().map(|pem| pem.as_bytes().to_vec());
+        config.ca_bundle_pem = object
+            .settings
+            .ca_bundle
+            .as_ref()
+            .map(|pem| pem.as_bytes().to_vec());
         config.observer = Some(Arc::new(ClientObserver(self.metrics.clone())));
-        let client = ControlHubClient::new(config).map_err(|e| ConnectionProblem::from_controlhub(key, &e))?;
-        let principal = client.current_user().await.map_err(|e| ConnectionProblem::from_controlhub(key, &e))?;
+        let client =
+            ControlHubClient::new(config).map_err(|e| ConnectionProblem::from_controlhub(key, &e))?;
+        let principal = client
+            .current_user()
+            .await
+            .map_err(|e| ConnectionProblem::from_controlhub(key, &e))?;
         let connection = Connection {
             key: key.clone(),
             client,
@@ -181,7 +220,11 @@ impl Connections {
         };
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             key.clone(),
-            Cached { versions, connection: connection.clone(), checked: Instant::now() },
+            Cached {
+                versions,
+                connection: connection.clone(),
+                checked: Instant::now(),
+            },
         );
         Ok(connection)
     }
@@ -202,24 +245,32 @@ impl Connections {
             return Ok(url.clone());
         }
         let Some(aster) = &settings.aster_url else {
-            return Err(ConnectionProblem::permanent(Reason::InvalidSpec, format!("{key} sets neither url nor asterUrl")));
+            return Err(ConnectionProblem::permanent(
+                Reason::InvalidSpec,
+                format!("{key} sets neither url nor asterUrl"),
+            ));
         };
         let ca = settings.ca_bundle.as_ref().map(|p| p.as_bytes());
-        ControlHubClient::discover_base_url(aster, token, Duration::from_secs(10), ca).await.map_err(|e| {
-            let mut problem = ConnectionProblem::from_controlhub(key, &e);
-            if problem.permanent {
-                problem.reason = Reason::DiscoveryFailed;
-                problem.message = format!("{key}: could not discover the organization's URL from {aster}: {e}");
-            }
-            problem
-        })
+        ControlHubClient::discover_base_url(aster, token, Duration::from_secs(10), ca)
+            .await
+            .map_err(|e| {
+                let mut problem = ConnectionProblem::from_controlhub(key, &e);
+                if problem.permanent {
+                    problem.reason = Reason::DiscoveryFailed;
+                    problem.message =
+                        format!("{key}: could not discover the organization's URL from {aster}: {e}");
+                }
+                problem
+            })
     }
 
     async fn fetch(&self, key: &ConnectionKey) -> Result<ConnectionObject, ConnectionProblem> {
         let not_found = || {
             ConnectionProblem::permanent(
                 Reason::ConnectionNotFound,
-                format!("{key} does not exist: create it, or set spec.connectionRef to an existing connection"),
+                format!(
+                    "{key} does not exist: create it, or set spec.connectionRef to an existing connection"
+                ),
             )
         };
         let transient = |e: kube::Error| ConnectionProblem {
@@ -231,7 +282,11 @@ impl Connections {
         match (&key.kind, &key.namespace) {
             (ConnectionKind::ControlHubConnection, Some(ns)) => {
                 let api: Api<ControlHubConnection> = Api::namespaced(self.kube.clone(), ns);
-                let conn = api.get_opt(&key.name).await.map_err(transient)?.ok_or_else(not_found)?;
+                let conn = api
+                    .get_opt(&key.name)
+                    .await
+                    .map_err(transient)?
+                    .ok_or_else(not_found)?;
                 let r = &conn.spec.credentials_secret_ref;
                 Ok(ConnectionObject {
                     secret_namespace: ns.clone(),
@@ -246,7 +301,11 @@ impl Connections {
             }
             _ => {
                 let api: Api<ClusterControlHubConnection> = Api::all(self.kube.clone());
-                let conn = api.get_opt(&key.name).await.map_err(transient)?.ok_or_else(not_found)?;
+                let conn = api
+                    .get_opt(&key.name)
+                    .await
+                    .map_err(transient)?
+                    .ok_or_else(not_found)?;
                 let r = &conn.spec.credentials_secret_ref;
                 Ok(ConnectionObject {
                     secret_namespace: r.namespace.clone(),
@@ -262,7 +321,11 @@ impl Connections {
         }
     }
 
-    async fn read_secret(&self, key: &ConnectionKey, object: &ConnectionObject) -> Result<Secret, ConnectionProblem> {
+    async fn read_secret(
+        &self,
+        key: &ConnectionKey,
+        object: &ConnectionObject,
+    ) -> Result<Secret, ConnectionProblem> {
         let api: Api<Secret> = Api::namespaced(self.kube.clone(), &object.secret_namespace);
         match api.get_opt(&object.secret_name).await {
             Ok(Some(secret)) => Ok(secret),
@@ -338,8 +401,15 @@ fn secret_credentials(
 }
 
 /// Whether `labels` satisfy a Kubernetes label selector (matchLabels and matchExpressions).
-pub fn selector_matches(selector: &LabelSelector, labels: &std::collections::BTreeMap<String, String>) -> bool {
-    let labels_ok = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+pub fn selector_matches(
+    selector: &LabelSelector,
+    labels: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let labels_ok = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
     let exprs_ok = selector.match_expressions.iter().flatten().all(|e| {
         let value = labels.get(&e.key);
         let values = e.values.clone().unwrap_or_default();
@@ -360,7 +430,10 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
     fn labels(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -370,7 +443,10 @@ mod tests {
 
     #[test]
     fn match_labels_must_all_match() {
-        let s = LabelSelector { match_labels: Some(labels(&[("team", "data")])), ..Default::default() };
+        let s = LabelSelector {
+            match_labels: Some(labels(&[("team", "data")])),
+            ..Default::default()
+        };
         assert!(selector_matches(&s, &labels(&[("team", "data"), ("x", "y")])));
         assert!(!selector_matches(&s, &labels(&[("team", "web")])));
         assert!(!selector_matches(&s, &labels(&[])));
@@ -386,10 +462,16 @@ mod tests {
             }]),
             ..Default::default()
         };
-        assert!(selector_matches(&req("In", &["prod"]), &labels(&[("env", "prod")])));
+        assert!(selector_matches(
+            &req("In", &["prod"]),
+            &labels(&[("env", "prod")])
+        ));
         assert!(!selector_matches(&req("In", &["prod"]), &labels(&[])));
         assert!(selector_matches(&req("NotIn", &["prod"]), &labels(&[])));
-        assert!(!selector_matches(&req("NotIn", &["prod"]), &labels(&[("env", "prod")])));
+        assert!(!selector_matches(
+            &req("NotIn", &["prod"]),
+            &labels(&[("env", "prod")])
+        ));
         assert!(selector_matches(&req("Exists", &[]), &labels(&[("env", "x")])));
         assert!(selector_matches(&req("DoesNotExist", &[]), &labels(&[])));
         assert!(!selector_matches(&req("Bogus", &[]), &labels(&[("env", "x")])));
@@ -397,9 +479,18 @@ mod tests {
 
     #[test]
     fn namespaced_references_resolve_in_the_credentials_namespace_only() {
-        let r = ConnectionRef { kind: ConnectionKind::ControlHubConnection, name: "prod".into() };
-        assert_eq!(Connections::key_for(&r, "apps").namespace.as_deref(), Some("apps"));
-        let r = ConnectionRef { kind: ConnectionKind::ClusterControlHubConnection, name: "prod".into() };
+        let r = ConnectionRef {
+            kind: ConnectionKind::ControlHubConnection,
+            name: "prod".into(),
+        };
+        assert_eq!(
+            Connections::key_for(&r, "apps").namespace.as_deref(),
+            Some("apps")
+        );
+        let r = ConnectionRef {
+            kind: ConnectionKind::ClusterControlHubConnection,
+            name: "prod".into(),
+        };
         assert_eq!(Connections::key_for(&r, "apps").namespace, None);
     }
 }

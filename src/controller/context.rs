@@ -59,8 +59,16 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(kube: kube::Client, settings: Settings, metrics: Arc<Metrics>, instance: Option<String>) -> Self {
-        let reporter = Reporter { controller: "controlhub-operator".into(), instance };
+    pub fn new(
+        kube: kube::Client,
+        settings: Settings,
+        metrics: Arc<Metrics>,
+        instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: "controlhub-operator".into(),
+            instance,
+        };
         Context {
             recorder: Recorder::new(kube.clone(), reporter),
             connections: Connections::new(kube.clone(), metrics.clone(), settings.drift_check_interval),
@@ -79,7 +87,10 @@ impl Context {
     /// Whether the token of object `uid` is due for a check (and if so, records the check).
     pub fn token_check_due(&self, uid: &str) -> bool {
         let mut memory = self.memory();
-        let due = memory.token_checked.get(uid).is_none_or(|at| at.elapsed() >= self.settings.token_check_interval);
+        let due = memory
+            .token_checked
+            .get(uid)
+            .is_none_or(|at| at.elapsed() >= self.settings.token_check_interval);
         if due {
             memory.token_checked.insert(uid.to_string(), Instant::now());
         }
@@ -88,7 +99,9 @@ impl Context {
 
     /// Marks the token of `uid` as just issued (no need to check it soon).
     pub fn token_fresh(&self, uid: &str) {
-        self.memory().token_checked.insert(uid.to_string(), Instant::now());
+        self.memory()
+            .token_checked
+            .insert(uid.to_string(), Instant::now());
     }
 
     /// Counts a failed reconcile of `uid`; returns how many in a row.
@@ -132,7 +145,10 @@ mod tests {
     fn backoff_grows_and_is_capped() {
         for n in 1..40 {
             let b = backoff(n);
-            assert!(b >= Duration::from_millis(500) && b <= Duration::from_secs(300), "n={n}: {b:?}");
+            assert!(
+                b >= Duration::from_millis(500) && b <= Duration::from_secs(300),
+                "n={n}: {b:?}"
+            );
         }
         assert!(backoff(1) <= Duration::from_secs(1));
         assert!(backoff(8) >= Duration::from_secs(64));

@@ -43,7 +43,10 @@ pub struct Target {
 }
 
 /// Entry point for the controller.
-pub async fn reconcile(obj: Arc<ApiCredential>, ctx: Arc<Context>) -> Result<Action, finalizer::Error<Error>> {
+pub async fn reconcile(
+    obj: Arc<ApiCredential>,
+    ctx: Arc<Context>,
+) -> Result<Action, finalizer::Error<Error>> {
     let started = std::time::Instant::now();
     let namespace = obj.namespace().unwrap_or_default();
     let api: Api<ApiCredential> = Api::namespaced(ctx.kube.clone(), &namespace);
@@ -89,15 +92,35 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let mut report = Report::new(&obj);
 
     // Runtime validation admission could not do.
-    let schedule = match obj.spec.rotation.as_ref().map(Schedule::from_rotation).transpose() {
+    let schedule = match obj
+        .spec
+        .rotation
+        .as_ref()
+        .map(Schedule::from_rotation)
+        .transpose()
+    {
         Ok(s) => s.flatten(),
         Err(e) => {
-            return report.blocked(ctx, Reason::InvalidSchedule, format!("spec.rotation: {e}; fix the schedule")).await;
+            return report
+                .blocked(
+                    ctx,
+                    Reason::InvalidSchedule,
+                    format!("spec.rotation: {e}; fix the schedule"),
+                )
+                .await;
         }
     };
     let grace = match obj.grace_period() {
         Ok(g) => g,
-        Err(e) => return report.blocked(ctx, Reason::InvalidSchedule, format!("spec.rotation.gracePeriod: {e}")).await,
+        Err(e) => {
+            return report
+                .blocked(
+                    ctx,
+                    Reason::InvalidSchedule,
+                    format!("spec.rotation.gracePeriod: {e}"),
+                )
+                .await;
+        }
     };
 
     let key = Connections::key_for(&obj.connection_ref(), &namespace);
@@ -128,7 +151,9 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     };
 
     let status = obj.status.clone().unwrap_or_default();
-    let last_rotation = status.last_rotation_time.or_else(|| obj.meta().creation_timestamp.as_ref().map(to_chrono));
+    let last_rotation = status
+        .last_rotation_time
+        .or_else(|| obj.meta().creation_timestamp.as_ref().map(to_chrono));
     let next_rotation = match (&schedule, last_rotation) {
         (Some(s), Some(last)) => schedule::next_rotation(s, last, &uid).ok(),
         _ => None,
@@ -150,10 +175,22 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         namespace: namespace.clone(),
         keys: to_keys(&obj.keys()),
         type_: obj.secret_type().to_string(),
-        labels: obj.spec.secret.as_ref().map(|s| s.labels.clone()).unwrap_or_default(),
-        annotations: obj.spec.secret.as_ref().map(|s| s.annotations.clone()).unwrap_or_default(),
+        labels: obj
+            .spec
+            .secret
+            .as_ref()
+            .map(|s| s.labels.clone())
+            .unwrap_or_default(),
+        annotations: obj
+            .spec
+            .secret
+            .as_ref()
+            .map(|s| s.annotations.clone())
+            .unwrap_or_default(),
         url: connection.client.base_url().to_string(),
-        owner: obj.controller_owner_ref(&()).ok_or(Error::MissingField("metadata.uid"))?,
+        owner: obj
+            .controller_owner_ref(&())
+            .ok_or(Error::MissingField("metadata.uid"))?,
     };
 
     let target = Target {
@@ -204,7 +241,11 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             report.ready(ctx, &target, &mut world).await?;
             Action::requeue(wait)
         }
-        Outcome::Blocked { reason, message, retry } => {
+        Outcome::Blocked {
+            reason,
+            message,
+            retry,
+        } => {
             report.write_progress(ctx, &target, &mut world).await?;
             report.blocked(ctx, reason, message).await?;
             Action::requeue(retry.unwrap_or_else(|| with_jitter(ctx.settings.drift_check_interval)))
@@ -224,7 +265,10 @@ async fn gather(ctx: &Context, target: &Target, status: &api::ApiCredentialStatu
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
     let existing = secrets.get_opt(&target.layout.name).await?;
     let secret_state = secret::classify(existing.as_ref(), &target.uid, &target.layout.keys);
-    let stored = existing.as_ref().filter(|s| secret::is_owned_by(s, &target.uid)).and_then(|s| secret::read(s, &target.layout.keys));
+    let stored = existing
+        .as_ref()
+        .filter(|s| secret::is_owned_by(s, &target.uid))
+        .and_then(|s| secret::read(s, &target.layout.keys));
     let credentials = ctx.owners.list(&target.connection, &target.owner).await?;
 
     let record = record_from_status(status);
@@ -232,7 +276,10 @@ async fn gather(ctx: &Context, target: &Target, status: &api::ApiCredentialStatu
     if let Some(stored) = &stored {
         let current_active = credentials.iter().find(|c| c.id == stored.id).map(|c| c.active);
         if current_active == Some(true) && ctx.token_check_due(&target.uid) {
-            let probe = target.connection.client.for_credential(stored.id.clone(), stored.token.clone())?;
+            let probe = target
+                .connection
+                .client
+                .for_credential(stored.id.clone(), stored.token.clone())?;
             token_valid = match probe.current_user().await {
                 Ok(_) => Some(true),
                 Err(crate::controlhub::Error::Unauthorized { .. }) => Some(false),
@@ -246,7 +293,10 @@ async fn gather(ctx: &Context, target: &Target, status: &api::ApiCredentialStatu
         credentials,
         token_valid,
         token_changed: false,
-        token_fingerprint: existing.as_ref().and_then(secret::fingerprint_of).map(str::to_string),
+        token_fingerprint: existing
+            .as_ref()
+            .and_then(secret::fingerprint_of)
+            .map(str::to_string),
         last_rotation: status.last_rotation_time,
         events: Vec::new(),
     })
@@ -266,7 +316,9 @@ fn record_from_status(status: &api::ApiCredentialStatus) -> Record {
                 api::RotationReason::Schedule => plan::RotationReason::Schedule,
                 api::RotationReason::Requested => plan::RotationReason::Requested,
                 api::RotationReason::TokenInvalid => plan::RotationReason::TokenInvalid,
-                api::RotationReason::Recreate | api::RotationReason::SecretLost => plan::RotationReason::SecretLost,
+                api::RotationReason::Recreate | api::RotationReason::SecretLost => {
+                    plan::RotationReason::SecretLost
+                }
             };
             (strategy, reason)
         }),

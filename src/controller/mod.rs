@@ -21,17 +21,21 @@ pub mod restart;
 pub mod schedule;
 pub mod secret;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
-use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::reflector::ObjectRef;
 use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::api::{ApiCredential, ClusterControlHubConnection, ControlHubConnection};
+use crate::api::{
+    ApiCredential, ClusterControlHubConnection, ConditionStatus, ConditionType, ConnectionStatus,
+    ControlHubConnection,
+};
 use crate::controller::connections::ConnectionKey;
 use crate::controller::context::Context;
 use crate::health::Readiness;
@@ -53,6 +57,53 @@ where
     }
 }
 
+/// kubectl's copy of the last applied object, an annotation reconcile never reads.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what reconcile never reads before an ApiCredential enters the controller's store:
+/// `managedFields` and kubectl's last-applied copy (together often as large as spec and status).
+fn slim(obj: &mut ApiCredential) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+fn ready(status: &ConnectionStatus) -> bool {
+    status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == ConditionStatus::True.as_str())
+}
+
+/// The connection changes ApiCredentials must react to: a new spec (generation), Ready flipping,
+/// or deletion. Status-only writes (the per-owner counts change with every credential created)
+/// would otherwise re-trigger every ApiCredential of the connection each time.
+fn connection_changes<K>(
+    api: Api<K>,
+    is_ready: fn(&K) -> bool,
+) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let mut seen: HashMap<ObjectRef<K>, (Option<i64>, bool)> = HashMap::new();
+    watcher(api, watcher::Config::default()).filter_map(move |event| {
+        let out = match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                let state = (obj.meta().generation, is_ready(&obj));
+                (seen.insert(ObjectRef::from_obj(&obj), state) != Some(state)).then_some(Ok(obj))
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                seen.remove(&ObjectRef::from_obj(&obj));
+                Some(Ok(obj))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    })
+}
+
 /// Runs the controllers until the process is asked to stop.
 pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
     let client = ctx.kube.clone();
@@ -65,13 +116,21 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
     let cluster_connections: Api<ClusterControlHubConnection> = Api::all(client.clone());
 
     // Only the Secrets the operator manages, and only their metadata: never every Secret's data.
-    let managed = watcher::Config::default()
-        .labels(&format!("{}={}", secret::MANAGED_BY_LABEL, secret::MANAGED_BY_VALUE));
+    let managed = watcher::Config::default().labels(&format!(
+        "{}={}",
+        secret::MANAGED_BY_LABEL,
+        secret::MANAGED_BY_VALUE
+    ));
     let secret_changes = watcher(secrets, managed).touched_objects();
 
-    let controller = Controller::new(credentials, watcher::Config::default().any_semantic())
+    // The store holds every ApiCredential: slimmed before they enter it (see `slim`).
+    let (store, writer) = reflector::store();
+    let credential_events = watcher(credentials, watcher::Config::default().any_semantic())
+        .modify(slim)
+        .reflect(writer)
+        .applied_objects();
+    let controller = Controller::for_stream(credential_events, store.clone())
         .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency));
-    let store = controller.store();
     let by_connection = |store: kube::runtime::reflector::Store<ApiCredential>, key: ConnectionKey| {
         store
             .state()
@@ -84,33 +143,51 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
     let store_b = store.clone();
     let credential_controller = controller
         .owns_stream(secret_changes)
-        .watches(namespaced_connections.clone(), watcher::Config::default(), move |c: ControlHubConnection| {
-            let key = ConnectionKey {
-                kind: crate::api::ConnectionKind::ControlHubConnection,
-                namespace: kube::ResourceExt::namespace(&c),
-                name: kube::ResourceExt::name_any(&c),
-            };
-            by_connection(store_a.clone(), key)
-        })
-        .watches(cluster_connections.clone(), watcher::Config::default(), move |c: ClusterControlHubConnection| {
-            let key = ConnectionKey {
-                kind: crate::api::ConnectionKind::ClusterControlHubConnection,
-                namespace: None,
-                name: kube::ResourceExt::name_any(&c),
-            };
-            by_connection(store_b.clone(), key)
-        })
+        .watches_stream(
+            connection_changes(namespaced_connections.clone(), |c: &ControlHubConnection| {
+                c.status.as_ref().is_some_and(ready)
+            }),
+            move |c: ControlHubConnection| {
+                let key = ConnectionKey {
+                    kind: crate::api::ConnectionKind::ControlHubConnection,
+                    namespace: kube::ResourceExt::namespace(&c),
+                    name: kube::ResourceExt::name_any(&c),
+                };
+                by_connection(store_a.clone(), key)
+            },
+        )
+        .watches_stream(
+            connection_changes(cluster_connections.clone(), |c: &ClusterControlHubConnection| {
+                c.status.as_ref().is_some_and(ready)
+            }),
+            move |c: ClusterControlHubConnection| {
+                let key = ConnectionKey {
+                    kind: crate::api::ConnectionKind::ClusterControlHubConnection,
+                    namespace: None,
+                    name: kube::ResourceExt::name_any(&c),
+                };
+                by_connection(store_b.clone(), key)
+            },
+        )
         .shutdown_on_signal()
         .run(credential::reconcile, credential::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
     let namespaced = Controller::new(namespaced_connections, watcher::Config::default())
         .shutdown_on_signal()
-        .run(connection_status::reconcile_namespaced, connection_status::error_policy, ctx.clone())
+        .run(
+            connection_status::reconcile_namespaced,
+            connection_status::error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
     let cluster = Controller::new(cluster_connections, watcher::Config::default())
         .shutdown_on_signal()
-        .run(connection_status::reconcile_cluster, connection_status::error_policy, ctx.clone())
+        .run(
+            connection_status::reconcile_cluster,
+            connection_status::error_policy,
+            ctx.clone(),
+        )
         .for_each(|_| futures::future::ready(()));
 
     let ready_when_synced = async move {

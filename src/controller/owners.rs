@@ -27,7 +27,10 @@ pub struct Owners {
 
 impl Owners {
     pub fn new(max_age: Duration) -> Self {
-        Owners { entries: Mutex::new(HashMap::new()), max_age }
+        Owners {
+            entries: Mutex::new(HashMap::new()),
+            max_age,
+        }
     }
 
     fn entry(&self, key: &Key) -> Arc<tokio::sync::Mutex<Entry>> {
@@ -37,7 +40,11 @@ impl Owners {
 
     /// The credentials `owner` has, listed through `connection` (the connection's own list when the
     /// owner is its principal, else the org-admin list filtered by user).
-    pub async fn list(&self, connection: &Connection, owner: &UserId) -> Result<Vec<Credential>, controlhub::Error> {
+    pub async fn list(
+        &self,
+        connection: &Connection,
+        owner: &UserId,
+    ) -> Result<Vec<Credential>, controlhub::Error> {
         let key = (connection.key.clone(), owner.clone());
         let entry = self.entry(&key);
         let mut guard = entry.lock().await;
@@ -74,7 +81,10 @@ impl Owners {
     pub fn counts(&self, connection: &ConnectionKey) -> Vec<(UserId, usize)> {
         let entries: Vec<(UserId, Arc<tokio::sync::Mutex<Entry>>)> = {
             let all = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            all.iter().filter(|((c, _), _)| c == connection).map(|((_, u), e)| (u.clone(), e.clone())).collect()
+            all.iter()
+                .filter(|((c, _), _)| c == connection)
+                .map(|((_, u), e)| (u.clone(), e.clone()))
+                .collect()
         };
         let mut counts: Vec<(UserId, usize)> = entries
             .into_iter()

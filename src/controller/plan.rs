@@ -114,7 +114,10 @@ pub enum Step {
     /// A credential with our marker that is neither current nor being retired: a leftover.
     DeleteOrphan { id: CredentialId },
     /// Record the start of a rotation in status (before any Control Hub call).
-    BeginRotation { strategy: Strategy, reason: RotationReason },
+    BeginRotation {
+        strategy: Strategy,
+        reason: RotationReason,
+    },
     /// Regenerate the current credential's token and store it.
     Regenerate { id: CredentialId },
     /// Replace: create the new credential under `pending_label`, switch the Secret, retire the old.
@@ -125,6 +128,13 @@ pub enum Step {
     SetActive { id: CredentialId, active: bool },
     /// The grace period of a replaced credential is over.
     RetirePrevious { id: CredentialId },
+    /// The Secret holds a credential that status has not recorded (a crash between the Secret
+    /// write and the status write): record it. `previous` is the credential an interrupted
+    /// Replace switched away from; it is kept for the grace period, then retired.
+    RecordStored {
+        id: CredentialId,
+        previous: Option<CredentialId>,
+    },
     /// In sync; look again at `requeue_at` at the latest.
     Done { requeue_at: Option<DateTime<Utc>> },
 }
@@ -145,7 +155,9 @@ pub fn decide(o: &Observed<'_>) -> Step {
         return Step::Blocked(Blocker::SecretConflict);
     }
     let stored_id = match o.secret {
-        SecretState::Managed { credential_id: Some(id) } => Some(id),
+        SecretState::Managed {
+            credential_id: Some(id),
+        } => Some(id),
         _ => None,
     };
     // The Secret is the durable truth (it is written first); status may lag behind it.
@@ -164,16 +176,24 @@ pub fn decide(o: &Observed<'_>) -> Step {
     // 1. Leftovers of an interrupted create or replace.
     if let Some(orphan) = orphans.first() {
         if current.is_none() || replacing {
-            return Step::Adopt { id: orphan.id.clone(), replacing: current.is_some() };
+            return Step::Adopt {
+                id: orphan.id.clone(),
+                replacing: current.is_some(),
+            };
         }
-        return Step::DeleteOrphan { id: orphan.id.clone() };
+        return Step::DeleteOrphan {
+            id: orphan.id.clone(),
+        };
     }
 
     // 2. No credential: create one (again, if it was deleted behind our back).
     let Some(current) = current else {
         let count = o.credentials.len();
         if count >= o.quota_limit {
-            return Step::Blocked(Blocker::QuotaExceeded { count, limit: o.quota_limit });
+            return Step::Blocked(Blocker::QuotaExceeded {
+                count,
+                limit: o.quota_limit,
+            });
         }
         return Step::Create {
             pending_label: pending_label(&o.desired.label, o.uid),
@@ -181,12 +201,20 @@ pub fn decide(o: &Observed<'_>) -> Step {
         };
     };
 
-    // 3. A rotation in flight is finished first.
+    // 3. The Secret is ahead of status: record what it holds (and finish a Replace it completed).
+    if let Some(stored) = stored_id
+        && o.record.credential_id.as_ref() != Some(stored)
+    {
+        let previous = if replacing { o.record.credential_id.clone() } else { None };
+        return Step::RecordStored { id: stored.clone(), previous };
+    }
+
+    // 4. A rotation in flight is finished first.
     if let Some((strategy, _)) = o.record.rotation_in_progress {
         return rotation_step(o, current, strategy);
     }
 
-    // 4. Should a rotation start?
+    // 5. Should a rotation start?
     if let Some(reason) = rotation_due(o, current, stored_id.is_some()) {
         let strategy = match reason {
             // A lost or invalid token is mended in place where possible: the ID stays stable.
@@ -198,15 +226,21 @@ pub fn decide(o: &Observed<'_>) -> Step {
         return Step::BeginRotation { strategy, reason };
     }
 
-    // 5. Drift and pending labels.
+    // 6. Drift and pending labels.
     if current.label != o.desired.label {
-        return Step::Rename { id: current.id.clone(), label: o.desired.label.clone() };
+        return Step::Rename {
+            id: current.id.clone(),
+            label: o.desired.label.clone(),
+        };
     }
     if current.active != o.desired.active {
-        return Step::SetActive { id: current.id.clone(), active: o.desired.active };
+        return Step::SetActive {
+            id: current.id.clone(),
+            active: o.desired.active,
+        };
     }
 
-    // 6. Retire a replaced credential once its grace period is over.
+    // 7. Retire a replaced credential once its grace period is over.
     if let Some(previous) = &o.record.previous_credential_id {
         let due = o.record.retire_at.is_none_or(|at| at <= o.now);
         if due {
@@ -214,10 +248,13 @@ pub fn decide(o: &Observed<'_>) -> Step {
         }
     }
 
-    let requeue_at = [o.desired.next_rotation, o.record.previous_credential_id.as_ref().and(o.record.retire_at)]
-        .into_iter()
-        .flatten()
-        .min();
+    let requeue_at = [
+        o.desired.next_rotation,
+        o.record.previous_credential_id.as_ref().and(o.record.retire_at),
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     Step::Done { requeue_at }
 }
 
@@ -242,16 +279,25 @@ fn rotation_due(o: &Observed<'_>, current: &Credential, secret_holds_token: bool
 
 fn rotation_step(o: &Observed<'_>, current: &Credential, strategy: Strategy) -> Step {
     match strategy {
-        Strategy::Regenerate => Step::Regenerate { id: current.id.clone() },
+        Strategy::Regenerate => Step::Regenerate {
+            id: current.id.clone(),
+        },
         Strategy::Replace => {
             let count = o.credentials.len();
             if count < o.quota_limit {
-                Step::CreateReplacement { pending_label: pending_label(&o.desired.label, o.uid) }
+                Step::CreateReplacement {
+                    pending_label: pending_label(&o.desired.label, o.uid),
+                }
             } else if !o.desired.for_other_user {
                 // No free slot: regenerate in place instead (the act layer records the fallback).
-                Step::Regenerate { id: current.id.clone() }
+                Step::Regenerate {
+                    id: current.id.clone(),
+                }
             } else {
-                Step::Blocked(Blocker::NoSlotForReplace { count, limit: o.quota_limit })
+                Step::Blocked(Blocker::NoSlotForReplace {
+                    count,
+                    limit: o.quota_limit,
+                })
             }
         }
     }
@@ -296,7 +342,9 @@ mod tests {
     }
 
     fn stored(s: &str) -> SecretState {
-        SecretState::Managed { credential_id: Some(id(s)) }
+        SecretState::Managed {
+            credential_id: Some(id(s)),
+        }
     }
 
     struct Case {
@@ -344,13 +392,21 @@ mod tests {
     }
 
     fn others(n: usize) -> Vec<Credential> {
-        (0..n).map(|i| cred(&format!("other-{i}"), "someone else's", true)).collect()
+        (0..n)
+            .map(|i| cred(&format!("other-{i}"), "someone else's", true))
+            .collect()
     }
 
     #[test]
     fn a_new_object_creates_a_credential_under_a_pending_label() {
         let step = Case::new().decide();
-        assert_eq!(step, Step::Create { pending_label: format!("ci bot [k8s:{UID}]"), recreate: false });
+        assert_eq!(
+            step,
+            Step::Create {
+                pending_label: format!("ci bot [k8s:{UID}]"),
+                recreate: false
+            }
+        );
     }
 
     #[test]
@@ -367,7 +423,10 @@ mod tests {
     fn create_is_refused_at_the_owners_quota() {
         let mut c = Case::new();
         c.credentials = others(10);
-        assert_eq!(c.decide(), Step::Blocked(Blocker::QuotaExceeded { count: 10, limit: 10 }));
+        assert_eq!(
+            c.decide(),
+            Step::Blocked(Blocker::QuotaExceeded { count: 10, limit: 10 })
+        );
         c.credentials = others(9);
         assert!(matches!(c.decide(), Step::Create { .. }));
     }
@@ -376,21 +435,36 @@ mod tests {
     fn a_credential_deleted_by_hand_is_recreated() {
         let mut c = Case::in_sync();
         c.credentials = vec![];
-        assert_eq!(c.decide(), Step::Create { pending_label: format!("ci bot [k8s:{UID}]"), recreate: true });
+        assert_eq!(
+            c.decide(),
+            Step::Create {
+                pending_label: format!("ci bot [k8s:{UID}]"),
+                recreate: true
+            }
+        );
     }
 
     #[test]
     fn recreate_respects_the_quota_too() {
         let mut c = Case::in_sync();
         c.credentials = others(10);
-        assert_eq!(c.decide(), Step::Blocked(Blocker::QuotaExceeded { count: 10, limit: 10 }));
+        assert_eq!(
+            c.decide(),
+            Step::Blocked(Blocker::QuotaExceeded { count: 10, limit: 10 })
+        );
     }
 
     #[test]
     fn after_a_crash_between_create_and_secret_write_the_orphan_is_adopted() {
         let mut c = Case::new();
         c.credentials = vec![cred("new", &pending_label("ci bot", UID), true)];
-        assert_eq!(c.decide(), Step::Adopt { id: id("new"), replacing: false });
+        assert_eq!(
+            c.decide(),
+            Step::Adopt {
+                id: id("new"),
+                replacing: false
+            }
+        );
     }
 
     #[test]
@@ -398,21 +472,31 @@ mod tests {
         let mut c = Case::new();
         c.secret = stored("new");
         c.credentials = vec![cred("new", &pending_label("ci bot", UID), true)];
-        // Not an orphan: the Secret holds its token. Only the pending label is left to finish.
-        assert_eq!(c.decide(), Step::Rename { id: id("new"), label: "ci bot".into() });
+        // Not an orphan: the Secret holds its token. It is recorded, then the pending label finished.
+        assert_eq!(c.decide(), Step::RecordStored { id: id("new"), previous: None });
+        c.record.credential_id = Some(id("new"));
+        assert_eq!(
+            c.decide(),
+            Step::Rename {
+                id: id("new"),
+                label: "ci bot".into()
+            }
+        );
     }
 
     #[test]
     fn a_marked_leftover_beside_the_current_credential_is_deleted() {
         let mut c = Case::in_sync();
-        c.credentials.push(cred("stray", &pending_label("ci bot", UID), true));
+        c.credentials
+            .push(cred("stray", &pending_label("ci bot", UID), true));
         assert_eq!(c.decide(), Step::DeleteOrphan { id: id("stray") });
     }
 
     #[test]
     fn another_objects_marked_credentials_are_left_alone() {
         let mut c = Case::in_sync();
-        c.credentials.push(cred("theirs", &pending_label("ci bot", "another-uid"), true));
+        c.credentials
+            .push(cred("theirs", &pending_label("ci bot", "another-uid"), true));
         assert!(matches!(c.decide(), Step::Done { .. }));
     }
 
@@ -429,20 +513,44 @@ mod tests {
     fn a_rename_by_hand_is_put_back_and_a_new_name_is_applied() {
         let mut c = Case::in_sync();
         c.credentials[0].label = "renamed by hand".into();
-        assert_eq!(c.decide(), Step::Rename { id: id("c1"), label: "ci bot".into() });
+        assert_eq!(
+            c.decide(),
+            Step::Rename {
+                id: id("c1"),
+                label: "ci bot".into()
+            }
+        );
         let mut c = Case::in_sync();
         c.desired.label = "new name".into();
-        assert_eq!(c.decide(), Step::Rename { id: id("c1"), label: "new name".into() });
+        assert_eq!(
+            c.decide(),
+            Step::Rename {
+                id: id("c1"),
+                label: "new name".into()
+            }
+        );
     }
 
     #[test]
     fn active_state_follows_the_spec_both_ways() {
         let mut c = Case::in_sync();
         c.desired.active = false;
-        assert_eq!(c.decide(), Step::SetActive { id: id("c1"), active: false });
+        assert_eq!(
+            c.decide(),
+            Step::SetActive {
+                id: id("c1"),
+                active: false
+            }
+        );
         let mut c = Case::in_sync();
         c.credentials[0].active = false;
-        assert_eq!(c.decide(), Step::SetActive { id: id("c1"), active: true });
+        assert_eq!(
+            c.decide(),
+            Step::SetActive {
+                id: id("c1"),
+                active: true
+            }
+        );
     }
 
     #[test]
@@ -459,10 +567,19 @@ mod tests {
         c.desired.next_rotation = Some(now());
         assert_eq!(
             c.decide(),
-            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::Schedule }
+            Step::BeginRotation {
+                strategy: Strategy::Regenerate,
+                reason: RotationReason::Schedule
+            }
         );
         c.desired.strategy = Strategy::Replace;
-        assert_eq!(c.decide(), Step::BeginRotation { strategy: Strategy::Replace, reason: RotationReason::Schedule });
+        assert_eq!(
+            c.decide(),
+            Step::BeginRotation {
+                strategy: Strategy::Replace,
+                reason: RotationReason::Schedule
+            }
+        );
     }
 
     #[test]
@@ -478,10 +595,16 @@ mod tests {
         c.desired.rotate_request = Some("2026-11-25".into());
         assert_eq!(
             c.decide(),
-            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::Requested }
+            Step::BeginRotation {
+                strategy: Strategy::Regenerate,
+                reason: RotationReason::Requested
+            }
         );
         c.record.last_rotation_request = Some("2026-11-25".into());
-        assert!(matches!(c.decide(), Step::Done { .. }), "the same value again is a no-op");
+        assert!(
+            matches!(c.decide(), Step::Done { .. }),
+            "the same value again is a no-op"
+        );
     }
 
     #[test]
@@ -491,7 +614,10 @@ mod tests {
         c.token_valid = Some(false);
         assert_eq!(
             c.decide(),
-            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::TokenInvalid }
+            Step::BeginRotation {
+                strategy: Strategy::Regenerate,
+                reason: RotationReason::TokenInvalid
+            }
         );
     }
 
@@ -510,11 +636,20 @@ mod tests {
         c.secret = SecretState::Missing;
         assert_eq!(
             c.decide(),
-            Step::BeginRotation { strategy: Strategy::Regenerate, reason: RotationReason::SecretLost }
+            Step::BeginRotation {
+                strategy: Strategy::Regenerate,
+                reason: RotationReason::SecretLost
+            }
         );
         let mut c = Case::in_sync();
         c.secret = SecretState::Managed { credential_id: None };
-        assert!(matches!(c.decide(), Step::BeginRotation { reason: RotationReason::SecretLost, .. }));
+        assert!(matches!(
+            c.decide(),
+            Step::BeginRotation {
+                reason: RotationReason::SecretLost,
+                ..
+            }
+        ));
     }
 
     #[test]
@@ -523,7 +658,13 @@ mod tests {
         c.desired.for_other_user = true;
         c.desired.strategy = Strategy::Replace;
         c.secret = SecretState::Missing;
-        assert_eq!(c.decide(), Step::BeginRotation { strategy: Strategy::Replace, reason: RotationReason::SecretLost });
+        assert_eq!(
+            c.decide(),
+            Step::BeginRotation {
+                strategy: Strategy::Replace,
+                reason: RotationReason::SecretLost
+            }
+        );
     }
 
     #[test]
@@ -537,7 +678,12 @@ mod tests {
     fn a_recorded_replace_creates_the_replacement() {
         let mut c = Case::in_sync();
         c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
-        assert_eq!(c.decide(), Step::CreateReplacement { pending_label: pending_label("ci bot", UID) });
+        assert_eq!(
+            c.decide(),
+            Step::CreateReplacement {
+                pending_label: pending_label("ci bot", UID)
+            }
+        );
     }
 
     #[test]
@@ -554,15 +700,25 @@ mod tests {
         c.desired.for_other_user = true;
         c.credentials.extend(others(9));
         c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
-        assert_eq!(c.decide(), Step::Blocked(Blocker::NoSlotForReplace { count: 10, limit: 10 }));
+        assert_eq!(
+            c.decide(),
+            Step::Blocked(Blocker::NoSlotForReplace { count: 10, limit: 10 })
+        );
     }
 
     #[test]
     fn after_a_crash_during_replace_the_new_credential_is_adopted() {
         let mut c = Case::in_sync();
         c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
-        c.credentials.push(cred("new", &pending_label("ci bot", UID), true));
-        assert_eq!(c.decide(), Step::Adopt { id: id("new"), replacing: true });
+        c.credentials
+            .push(cred("new", &pending_label("ci bot", UID), true));
+        assert_eq!(
+            c.decide(),
+            Step::Adopt {
+                id: id("new"),
+                replacing: true
+            }
+        );
     }
 
     #[test]
@@ -571,7 +727,12 @@ mod tests {
         c.record.previous_credential_id = Some(id("old"));
         c.credentials.push(cred("old", "ci bot", true));
         c.record.retire_at = Some(now() + chrono::Duration::minutes(5));
-        assert_eq!(c.decide(), Step::Done { requeue_at: c.record.retire_at });
+        assert_eq!(
+            c.decide(),
+            Step::Done {
+                requeue_at: c.record.retire_at
+            }
+        );
         c.record.retire_at = Some(now());
         assert_eq!(c.decide(), Step::RetirePrevious { id: id("old") });
     }
@@ -581,7 +742,8 @@ mod tests {
         let mut c = Case::in_sync();
         c.record.previous_credential_id = Some(id("old"));
         c.record.retire_at = Some(now() + chrono::Duration::minutes(5));
-        c.credentials.push(cred("old", &pending_label("ci bot", UID), true));
+        c.credentials
+            .push(cred("old", &pending_label("ci bot", UID), true));
         assert!(matches!(c.decide(), Step::Done { .. }));
     }
 
@@ -592,7 +754,12 @@ mod tests {
         let retire = now() + chrono::Duration::minutes(5);
         c.record.retire_at = Some(retire);
         c.desired.next_rotation = Some(now() + chrono::Duration::hours(1));
-        assert_eq!(c.decide(), Step::Done { requeue_at: Some(retire) });
+        assert_eq!(
+            c.decide(),
+            Step::Done {
+                requeue_at: Some(retire)
+            }
+        );
     }
 
     #[test]
@@ -600,6 +767,16 @@ mod tests {
         let mut c = Case::in_sync();
         c.record.credential_id = Some(id("old"));
         c.secret = stored("c1");
-        assert!(matches!(c.decide(), Step::Done { .. }));
+        assert_eq!(c.decide(), Step::RecordStored { id: id("c1"), previous: None });
+    }
+
+    #[test]
+    fn after_a_crash_between_the_replace_secret_write_and_status_the_replace_is_finished() {
+        let mut c = Case::in_sync();
+        c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Requested));
+        c.secret = stored("new");
+        c.credentials.push(cred("new", &pending_label("ci bot", UID), true));
+        // Not a second replacement: the Secret already holds the new credential.
+        assert_eq!(c.decide(), Step::RecordStored { id: id("new"), previous: Some(id("c1")) });
     }
 }

@@ -36,7 +36,10 @@ pub struct Report {
 
 impl Report {
     pub fn new(obj: &Arc<ApiCredential>) -> Self {
-        Report { obj: obj.clone(), status: obj.status.clone().unwrap_or_default() }
+        Report {
+            obj: obj.clone(),
+            status: obj.status.clone().unwrap_or_default(),
+        }
     }
 
     /// Writes the record of work in progress (called after every step that must be durable).
@@ -46,11 +49,20 @@ impl Report {
         let (ready, ready_reason, ready_msg) = if holds_token(w) {
             (ConditionStatus::True, Reason::Ready, ready_message(t, w))
         } else {
-            (ConditionStatus::False, reason, "the credential is being set up".to_string())
+            (
+                ConditionStatus::False,
+                reason,
+                "the credential is being set up".to_string(),
+            )
         };
         status.conditions = self.conditions(&[
             DesiredCondition::new(ConditionType::Ready, ready, ready_reason, ready_msg),
-            DesiredCondition::new(ConditionType::Reconciling, ConditionStatus::True, reason, progress_message(w)),
+            DesiredCondition::new(
+                ConditionType::Reconciling,
+                ConditionStatus::True,
+                reason,
+                progress_message(w),
+            ),
         ]);
         self.write(ctx, status).await?;
         self.flush_events(ctx, w).await;
@@ -67,15 +79,27 @@ impl Report {
             ready_message(t, w),
         )];
         if let (Some(prev), Some(at)) = (&w.record.previous_credential_id, w.record.retire_at) {
-            desired[0].message.push_str(&format!("; replaced credential {prev} is deleted at {}", at.to_rfc3339()));
+            desired[0].message.push_str(&format!(
+                "; replaced credential {prev} is deleted at {}",
+                at.to_rfc3339()
+            ));
         }
         status.conditions = self.conditions(&desired);
-        let labels = CredentialLabels { namespace: t.namespace.clone(), name: t.name.clone() };
+        let labels = CredentialLabels {
+            namespace: t.namespace.clone(),
+            name: t.name.clone(),
+        };
         if let Some(last) = status.last_rotation_time {
-            ctx.metrics.last_rotation.get_or_create(&labels).set(last.timestamp());
+            ctx.metrics
+                .last_rotation
+                .get_or_create(&labels)
+                .set(last.timestamp());
         }
         if let Some(next) = status.next_rotation_time {
-            ctx.metrics.next_rotation.get_or_create(&labels).set(next.timestamp());
+            ctx.metrics
+                .next_rotation
+                .get_or_create(&labels)
+                .set(next.timestamp());
         }
         self.write(ctx, status).await?;
         self.flush_events(ctx, w).await;
@@ -90,12 +114,23 @@ impl Report {
         let was = api::conditions::find_condition(&status.conditions, ConditionType::Stalled)
             .map(|c| (c.reason.clone(), c.message.clone()));
         status.conditions = self.conditions(&[
-            DesiredCondition::new(ConditionType::Ready, ConditionStatus::False, reason, message.clone()),
-            DesiredCondition::new(ConditionType::Stalled, ConditionStatus::True, reason, message.clone()),
+            DesiredCondition::new(
+                ConditionType::Ready,
+                ConditionStatus::False,
+                reason,
+                message.clone(),
+            ),
+            DesiredCondition::new(
+                ConditionType::Stalled,
+                ConditionStatus::True,
+                reason,
+                message.clone(),
+            ),
         ]);
         self.write(ctx, status).await?;
         if was != Some((reason.as_str().to_string(), message.clone())) {
-            self.publish(ctx, EventType::Warning, reason.as_str(), message).await;
+            self.publish(ctx, EventType::Warning, reason.as_str(), message)
+                .await;
         }
         Ok(Action::requeue(with_jitter(ctx.settings.drift_check_interval)))
     }
@@ -110,20 +145,44 @@ impl Report {
         }
         let mut status = self.status.clone();
         status.conditions = self.conditions(&[
-            DesiredCondition::new(ConditionType::Ready, ConditionStatus::False, problem.reason, problem.message.clone()),
-            DesiredCondition::new(ConditionType::Reconciling, ConditionStatus::True, problem.reason, problem.message),
+            DesiredCondition::new(
+                ConditionType::Ready,
+                ConditionStatus::False,
+                problem.reason,
+                problem.message.clone(),
+            ),
+            DesiredCondition::new(
+                ConditionType::Reconciling,
+                ConditionStatus::True,
+                problem.reason,
+                problem.message,
+            ),
         ]);
         self.write(ctx, status).await?;
         let uid = self.obj.uid().unwrap_or_default();
-        Ok(Action::requeue(problem.retry_after.unwrap_or_else(|| backoff(ctx.failed(&uid)))))
+        Ok(Action::requeue(
+            problem.retry_after.unwrap_or_else(|| backoff(ctx.failed(&uid))),
+        ))
     }
 
-    fn conditions(&self, desired: &[DesiredCondition]) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-        merge_conditions(&self.status.conditions, desired, self.obj.meta().generation, Utc::now())
+    fn conditions(
+        &self,
+        desired: &[DesiredCondition],
+    ) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+        merge_conditions(
+            &self.status.conditions,
+            desired,
+            self.obj.meta().generation,
+            Utc::now(),
+        )
     }
 
     fn status_from(&self, t: &Target, w: &World) -> ApiCredentialStatus {
-        let current = w.record.credential_id.as_ref().and_then(|id| w.credentials.iter().find(|c| &c.id == id));
+        let current = w
+            .record
+            .credential_id
+            .as_ref()
+            .and_then(|id| w.credentials.iter().find(|c| &c.id == id));
         let next_rotation = match (&t.schedule, w.last_rotation.or(self.status.last_rotation_time)) {
             (Some(s), Some(last)) => schedule::next_rotation(s, last, &t.uid).ok(),
             _ => None,
@@ -177,8 +236,12 @@ impl Report {
             kind: "ApiCredential",
             status: &status,
         };
-        api.patch_status(&self.obj.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-            .await?;
+        api.patch_status(
+            &self.obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
         self.status = status;
         Ok(())
     }
@@ -190,7 +253,13 @@ impl Report {
     }
 
     async fn publish(&self, ctx: &Context, type_: EventType, reason: &str, note: String) {
-        let event = Event { type_, reason: reason.to_string(), note: Some(note), action: reason.to_string(), secondary: None };
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: reason.to_string(),
+            secondary: None,
+        };
         if let Err(e) = ctx.recorder.publish(&event, &self.obj.object_ref(&())).await {
             tracing::warn!(error = %e, "could not publish an Event");
         }
@@ -211,7 +280,11 @@ fn holds_token(w: &World) -> bool {
 }
 
 fn ready_message(t: &Target, w: &World) -> String {
-    let current = w.record.credential_id.as_ref().and_then(|id| w.credentials.iter().find(|c| &c.id == id));
+    let current = w
+        .record
+        .credential_id
+        .as_ref()
+        .and_then(|id| w.credentials.iter().find(|c| &c.id == id));
     match current {
         Some(c) => format!(
             "credential {} ({}) of {} is {}; its token is in Secret {}",
@@ -243,7 +316,9 @@ fn progress_message(w: &World) -> String {
 
 /// After `spec.secret.name` changed: the previous Secret, if this object owns it, is deleted.
 pub async fn delete_previous_secret(ctx: &Context, t: &Target, status: &ApiCredentialStatus) -> Result<()> {
-    let Some(old) = status.secret_name.as_deref().filter(|old| *old != t.layout.name) else { return Ok(()) };
+    let Some(old) = status.secret_name.as_deref().filter(|old| *old != t.layout.name) else {
+        return Ok(());
+    };
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &t.namespace);
     if let Some(existing) = secrets.get_opt(old).await?
         && secret::is_owned_by(&existing, &t.uid)

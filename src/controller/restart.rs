@@ -22,19 +22,43 @@ pub const RESTARTED_AT_ANNOTATION: &str = "controlhub.dev/restartedAt";
 
 /// Makes every restart target's pod template carry the current token fingerprint.
 pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World, _report: &mut Report) {
-    let Some(fingerprint) = &w.token_fingerprint else { return };
+    let Some(fingerprint) = &w.token_fingerprint else {
+        return;
+    };
     for target in &t.obj.spec.restart_targets {
         let result = match target.kind {
-            WorkloadKind::Deployment => restart::<k8s_openapi::api::apps::v1::Deployment>(ctx, t, &target.name, fingerprint).await,
-            WorkloadKind::StatefulSet => restart::<k8s_openapi::api::apps::v1::StatefulSet>(ctx, t, &target.name, fingerprint).await,
-            WorkloadKind::DaemonSet => restart::<k8s_openapi::api::apps::v1::DaemonSet>(ctx, t, &target.name, fingerprint).await,
+            WorkloadKind::Deployment => {
+                restart::<k8s_openapi::api::apps::v1::Deployment>(ctx, t, &target.name, fingerprint).await
+            }
+            WorkloadKind::StatefulSet => {
+                restart::<k8s_openapi::api::apps::v1::StatefulSet>(ctx, t, &target.name, fingerprint).await
+            }
+            WorkloadKind::DaemonSet => {
+                restart::<k8s_openapi::api::apps::v1::DaemonSet>(ctx, t, &target.name, fingerprint).await
+            }
         };
         let kind = format!("{:?}", target.kind);
         match result {
-            Ok(true) => publish(ctx, t, EventType::Normal, "Restarted", format!("restarted {kind} {} for the new token", target.name)).await,
+            Ok(true) => {
+                publish(
+                    ctx,
+                    t,
+                    EventType::Normal,
+                    "Restarted",
+                    format!("restarted {kind} {} for the new token", target.name),
+                )
+                .await
+            }
             Ok(false) => {}
             Err(e) => {
-                publish(ctx, t, EventType::Warning, "RestartFailed", format!("could not restart {kind} {}: {e}", target.name)).await
+                publish(
+                    ctx,
+                    t,
+                    EventType::Warning,
+                    "RestartFailed",
+                    format!("could not restart {kind} {}: {e}", target.name),
+                )
+                .await
             }
         }
     }
@@ -52,9 +76,13 @@ where
     let Some(obj) = api.get_opt(name).await.map_err(|e| e.to_string())? else {
         return Err(format!("it does not exist in namespace {}", t.namespace));
     };
-    let current = serde_json::to_value(&obj)
-        .ok()
-        .and_then(|v| v.pointer(&format!("/spec/template/metadata/annotations/{}", FINGERPRINT_ANNOTATION.replace('/', "~1"))).cloned());
+    let current = serde_json::to_value(&obj).ok().and_then(|v| {
+        v.pointer(&format!(
+            "/spec/template/metadata/annotations/{}",
+            FINGERPRINT_ANNOTATION.replace('/', "~1")
+        ))
+        .cloned()
+    });
     if current.as_ref().and_then(|v| v.as_str()) == Some(fingerprint) {
         return Ok(false);
     }
@@ -66,15 +94,25 @@ where
             RESTARTED_AT_ANNOTATION: Utc::now().to_rfc3339(),
         }}}}
     });
-    api.patch(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .map_err(|e| e.to_string())?;
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     Ok(true)
 }
 
 async fn publish(ctx: &Context, t: &Target, type_: EventType, reason: &str, note: String) {
     use kube::Resource;
-    let event = kube::runtime::events::Event { type_, reason: reason.into(), note: Some(note), action: reason.into(), secondary: None };
+    let event = kube::runtime::events::Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: reason.into(),
+        secondary: None,
+    };
     if let Err(e) = ctx.recorder.publish(&event, &t.obj.object_ref(&())).await {
         tracing::warn!(error = %e, "could not publish an Event");
     }

@@ -58,11 +58,15 @@ pub struct StoredCredential {
 
 /// Classifies an existing Secret for [`crate::controller::plan`].
 pub fn classify(secret: Option<&Secret>, owner_uid: &str, keys: &SecretKeys) -> SecretState {
-    let Some(secret) = secret else { return SecretState::Missing };
+    let Some(secret) = secret else {
+        return SecretState::Missing;
+    };
     if !is_owned_by(secret, owner_uid) {
         return SecretState::Foreign;
     }
-    SecretState::Managed { credential_id: read(secret, keys).map(|s| s.id) }
+    SecretState::Managed {
+        credential_id: read(secret, keys).map(|s| s.id),
+    }
 }
 
 /// Whether `secret` carries a controller owner reference to the object with `owner_uid`.
@@ -85,12 +89,20 @@ pub fn read(secret: &Secret, keys: &SecretKeys) -> Option<StoredCredential> {
     };
     let id = text(&keys.credential_id)?;
     let token = text(&keys.auth_token)?;
-    Some(StoredCredential { id: CredentialId::new(id), token: AuthToken::new(token) })
+    Some(StoredCredential {
+        id: CredentialId::new(id),
+        token: AuthToken::new(token),
+    })
 }
 
 /// The token fingerprint recorded on a Secret (absent on Secrets written before it existed).
 pub fn fingerprint_of(secret: &Secret) -> Option<&str> {
-    secret.metadata.annotations.as_ref()?.get(FINGERPRINT_ANNOTATION).map(String::as_str)
+    secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(FINGERPRINT_ANNOTATION)
+        .map(String::as_str)
 }
 
 /// Builds the full Secret for server-side apply.
@@ -103,8 +115,14 @@ pub fn build(layout: &SecretLayout, id: &CredentialId, token: &AuthToken) -> Sec
     annotations.insert(FINGERPRINT_ANNOTATION.into(), token.fingerprint());
 
     let mut data = BTreeMap::new();
-    data.insert(layout.keys.credential_id.clone(), ByteString(id.as_str().as_bytes().to_vec()));
-    data.insert(layout.keys.auth_token.clone(), ByteString(token.expose().as_bytes().to_vec()));
+    data.insert(
+        layout.keys.credential_id.clone(),
+        ByteString(id.as_str().as_bytes().to_vec()),
+    );
+    data.insert(
+        layout.keys.auth_token.clone(),
+        ByteString(token.expose().as_bytes().to_vec()),
+    );
     if let Some(url_key) = &layout.keys.url {
         data.insert(url_key.clone(), ByteString(layout.url.as_bytes().to_vec()));
     }
@@ -128,7 +146,11 @@ mod tests {
     use super::*;
 
     fn keys() -> SecretKeys {
-        SecretKeys { credential_id: "credentialId".into(), auth_token: "authToken".into(), url: Some("url".into()) }
+        SecretKeys {
+            credential_id: "credentialId".into(),
+            auth_token: "authToken".into(),
+            url: Some("url".into()),
+        }
     }
 
     fn layout() -> SecretLayout {
@@ -155,29 +177,47 @@ mod tests {
 
     #[test]
     fn built_secret_holds_id_token_and_url_and_is_owned() {
-        let s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
+        let s = build(
+            &layout(),
+            &CredentialId::new("c1"),
+            &AuthToken::new(TOKEN.to_string()),
+        );
         let stored = read(&s, &keys()).expect("readable");
         assert_eq!(stored.id.as_str(), "c1");
         assert_eq!(stored.token.expose(), TOKEN);
         assert_eq!(s.data.as_ref().unwrap()["url"].0, b"https://ch.example");
         assert!(is_owned_by(&s, "uid-1"));
-        assert_eq!(s.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL], MANAGED_BY_VALUE);
+        assert_eq!(
+            s.metadata.labels.as_ref().unwrap()[MANAGED_BY_LABEL],
+            MANAGED_BY_VALUE
+        );
         assert_eq!(s.metadata.labels.as_ref().unwrap()["team"], "data");
     }
 
     #[test]
     fn the_token_appears_only_in_data() {
-        let s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
+        let s = build(
+            &layout(),
+            &CredentialId::new("c1"),
+            &AuthToken::new(TOKEN.to_string()),
+        );
         let mut without_data = s.clone();
         without_data.data = None;
         let text = serde_json::to_string(&without_data).unwrap();
         assert!(!text.contains(TOKEN), "token leaked outside data: {text}");
-        assert_eq!(fingerprint_of(&s).map(str::len), Some(AuthToken::new(TOKEN.to_string()).fingerprint().len()));
+        assert_eq!(
+            fingerprint_of(&s).map(str::len),
+            Some(AuthToken::new(TOKEN.to_string()).fingerprint().len())
+        );
     }
 
     #[test]
     fn a_secret_owned_by_someone_else_is_foreign() {
-        let mut s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
+        let mut s = build(
+            &layout(),
+            &CredentialId::new("c1"),
+            &AuthToken::new(TOKEN.to_string()),
+        );
         assert_eq!(classify(Some(&s), "uid-2", &keys()), SecretState::Foreign);
         s.metadata.owner_references = None;
         assert_eq!(classify(Some(&s), "uid-1", &keys()), SecretState::Foreign);
@@ -186,8 +226,18 @@ mod tests {
 
     #[test]
     fn an_owned_secret_without_a_token_holds_no_credential() {
-        let mut s = build(&layout(), &CredentialId::new("c1"), &AuthToken::new(TOKEN.to_string()));
-        s.data.as_mut().unwrap().insert("authToken".into(), ByteString(vec![]));
-        assert_eq!(classify(Some(&s), "uid-1", &keys()), SecretState::Managed { credential_id: None });
+        let mut s = build(
+            &layout(),
+            &CredentialId::new("c1"),
+            &AuthToken::new(TOKEN.to_string()),
+        );
+        s.data
+            .as_mut()
+            .unwrap()
+            .insert("authToken".into(), ByteString(vec![]));
+        assert_eq!(
+            classify(Some(&s), "uid-1", &keys()),
+            SecretState::Managed { credential_id: None }
+        );
     }
 }

@@ -22,16 +22,26 @@ use crate::process::{Child, Output, free_port, spawn, workspace_root};
 /// Errors starting the control plane. Each carries what a developer needs to fix it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes test binaries are missing in {dir}: run `scripts/k8s-tools.sh` (or `make tools`) to build them")]
+    #[error(
+        "Kubernetes test binaries are missing in {dir}: run `scripts/k8s-tools.sh` (or `make tools`) to build them"
+    )]
     BinariesMissing { dir: PathBuf },
     #[error("could not create {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
     #[error("could not generate certificates: {0}")]
     Certificates(#[from] rcgen::Error),
     #[error("{process} did not become ready within {seconds}s; last log lines:\n{log}")]
-    NotReady { process: String, seconds: u64, log: String },
+    NotReady {
+        process: String,
+        seconds: u64,
+        log: String,
+    },
     #[error("{process} exited during start-up ({status}); last log lines:\n{log}")]
-    Exited { process: String, status: String, log: String },
+    Exited {
+        process: String,
+        status: String,
+        log: String,
+    },
 }
 
 /// Where the Kubernetes binaries are: `$K8S_BIN_DIR`, else what `scripts/k8s-tools.sh --dir` says.
@@ -99,9 +109,15 @@ impl ControlPlane {
         let etcd_url = plane.start_etcd(&log_dir)?;
         let port = plane.start_apiserver(&log_dir, &etcd_url, &certs)?;
         plane.server = format!("https://127.0.0.1:{port}");
-        write_file(&plane.kubeconfig, &kubeconfig(&plane.server, &certs.ca_pem, &certs.admin))?;
+        write_file(
+            &plane.kubeconfig,
+            &kubeconfig(&plane.server, &certs.ca_pem, &certs.admin),
+        )?;
         let kcm_kubeconfig = plane.dir.join("kcm.kubeconfig");
-        write_file(&kcm_kubeconfig, &kubeconfig(&plane.server, &certs.ca_pem, &certs.kcm))?;
+        write_file(
+            &kcm_kubeconfig,
+            &kubeconfig(&plane.server, &certs.ca_pem, &certs.kcm),
+        )?;
         plane.start_controller_manager(&log_dir, &kcm_kubeconfig, &certs)?;
         plane.version = plane.kubectl_server_version().unwrap_or_default();
         Ok(plane)
@@ -156,8 +172,11 @@ impl ControlPlane {
             "--unsafe-no-fsync=true",
             "--log-level=warn",
         ]);
-        let child = spawn("etcd", cmd, Output::Log(log_dir.join("etcd.log")))
-            .map_err(|source| Error::Io { path: self.bin.join("etcd"), source })?;
+        let child =
+            spawn("etcd", cmd, Output::Log(log_dir.join("etcd.log"))).map_err(|source| Error::Io {
+                path: self.bin.join("etcd"),
+                source,
+            })?;
         self.processes.push(child);
         let health = format!("{url}/health");
         self.wait_ready("etcd", Duration::from_secs(30), || http_ok(&health, None))?;
@@ -188,16 +207,30 @@ impl ControlPlane {
             "--endpoint-reconciler-type=none".into(),
             "--v=1".into(),
         ]);
-        let child = spawn("kube-apiserver", cmd, Output::Log(log_dir.join("kube-apiserver.log")))
-            .map_err(|source| Error::Io { path: self.bin.join("kube-apiserver"), source })?;
+        let child = spawn(
+            "kube-apiserver",
+            cmd,
+            Output::Log(log_dir.join("kube-apiserver.log")),
+        )
+        .map_err(|source| Error::Io {
+            path: self.bin.join("kube-apiserver"),
+            source,
+        })?;
         self.processes.push(child);
         let readyz = format!("https://127.0.0.1:{port}/readyz");
         let ca = certs.ca_pem.clone();
-        self.wait_ready("kube-apiserver", Duration::from_secs(90), || http_ok(&readyz, Some(&ca)))?;
+        self.wait_ready("kube-apiserver", Duration::from_secs(90), || {
+            http_ok(&readyz, Some(&ca))
+        })?;
         Ok(port)
     }
 
-    fn start_controller_manager(&mut self, log_dir: &Path, kubeconfig: &Path, certs: &Certs) -> Result<(), Error> {
+    fn start_controller_manager(
+        &mut self,
+        log_dir: &Path,
+        kubeconfig: &Path,
+        certs: &Certs,
+    ) -> Result<(), Error> {
         let port = free_port();
         let kc = kubeconfig.display().to_string();
         let mut cmd = Command::new(self.bin.join("kube-controller-manager"));
@@ -214,14 +247,28 @@ impl ControlPlane {
             "--concurrent-gc-syncs=5".into(),
             "--v=1".into(),
         ]);
-        let child = spawn("kube-controller-manager", cmd, Output::Log(log_dir.join("kube-controller-manager.log")))
-            .map_err(|source| Error::Io { path: self.bin.join("kube-controller-manager"), source })?;
+        let child = spawn(
+            "kube-controller-manager",
+            cmd,
+            Output::Log(log_dir.join("kube-controller-manager.log")),
+        )
+        .map_err(|source| Error::Io {
+            path: self.bin.join("kube-controller-manager"),
+            source,
+        })?;
         self.processes.push(child);
         let healthz = format!("https://127.0.0.1:{port}/healthz");
-        self.wait_ready("kube-controller-manager", Duration::from_secs(60), || http_ok(&healthz, None))
+        self.wait_ready("kube-controller-manager", Duration::from_secs(60), || {
+            http_ok(&healthz, None)
+        })
     }
 
-    fn wait_ready(&mut self, name: &str, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<(), Error> {
+    fn wait_ready(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), Error> {
         let start = Instant::now();
         loop {
             if ready() {
@@ -229,10 +276,18 @@ impl ControlPlane {
             }
             let child = self.processes.last_mut().expect("a process was just started");
             if let Some(status) = child.try_wait() {
-                return Err(Error::Exited { process: name.into(), status: status.to_string(), log: child.log_tail(40) });
+                return Err(Error::Exited {
+                    process: name.into(),
+                    status: status.to_string(),
+                    log: child.log_tail(40),
+                });
             }
             if start.elapsed() > timeout {
-                return Err(Error::NotReady { process: name.into(), seconds: timeout.as_secs(), log: child.log_tail(40) });
+                return Err(Error::NotReady {
+                    process: name.into(),
+                    seconds: timeout.as_secs(),
+                    log: child.log_tail(40),
+                });
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -286,9 +341,10 @@ impl SharedPlane {
     /// A client that impersonates `user` (e.g. `system:serviceaccount:ns:name`) through the admin.
     pub async fn impersonating(&self, user: &str, groups: &[&str]) -> kube::Client {
         let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).expect("admin kubeconfig is readable");
-        let mut config = kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-            .await
-            .expect("admin kubeconfig is valid");
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .expect("admin kubeconfig is valid");
         config.auth_info.impersonate = Some(user.to_string());
         config.auth_info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
         kube::Client::try_from(config).expect("impersonating client")
@@ -308,7 +364,10 @@ pub fn shared() -> &'static SharedPlane {
             .spawn(move || {
                 let log_dir = workspace_root().join("target/test-logs/control-plane");
                 let _ = std::fs::remove_dir_all(&log_dir);
-                match ControlPlane::start(Options { dir: None, log_dir: Some(log_dir) }) {
+                match ControlPlane::start(Options {
+                    dir: None,
+                    log_dir: Some(log_dir),
+                }) {
                     Ok(plane) => {
                         let shared = SharedPlane {
                             kubeconfig: plane.kubeconfig().to_path_buf(),
@@ -329,7 +388,8 @@ pub fn shared() -> &'static SharedPlane {
                 }
             })
             .expect("spawning the control-plane thread");
-        rx.recv().unwrap_or_else(|_| Err("control-plane thread died".into()))
+        rx.recv()
+            .unwrap_or_else(|_| Err("control-plane thread died".into()))
     });
     match result {
         Ok(plane) => plane,
@@ -338,16 +398,30 @@ pub fn shared() -> &'static SharedPlane {
 }
 
 fn fresh_dir() -> PathBuf {
-    let base = if Path::new("/dev/shm").is_dir() { PathBuf::from("/dev/shm") } else { std::env::temp_dir() };
-    base.join(format!("controlhub-cp-{}-{}", std::process::id(), rand::random::<u32>()))
+    let base = if Path::new("/dev/shm").is_dir() {
+        PathBuf::from("/dev/shm")
+    } else {
+        std::env::temp_dir()
+    };
+    base.join(format!(
+        "controlhub-cp-{}-{}",
+        std::process::id(),
+        rand::random::<u32>()
+    ))
 }
 
 fn mkdir(path: &Path) -> Result<(), Error> {
-    std::fs::create_dir_all(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::create_dir_all(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<(), Error> {
-    std::fs::write(path, contents).map_err(|source| Error::Io { path: path.to_path_buf(), source })
+    std::fs::write(path, contents).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// A blocking GET that is true on a 2xx answer. Uses curl-free plain std + reqwest on a throwaway
@@ -391,14 +465,21 @@ impl Certs {
         mkdir(dir)?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.distinguished_name.push(DnType::CommonName, "controlhub-test-ca");
-        ca_params.key_usages =
-            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "controlhub-test-ca");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
 
         let serving_key = KeyPair::generate()?;
         let mut serving = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-        serving.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+        serving
+            .distinguished_name
+            .push(DnType::CommonName, "kube-apiserver");
         serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let serving_cert = serving.signed_by(&serving_key, &ca)?;
 
@@ -409,7 +490,11 @@ impl Certs {
             params.distinguished_name.push(DnType::OrganizationName, org);
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
             let cert = params.signed_by(&key, &ca)?;
-            Ok(Identity { user: cn.to_string(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+            Ok(Identity {
+                user: cn.to_string(),
+                cert_pem: cert.pem(),
+                key_pem: key.serialize_pem(),
+            })
         };
         let admin = client("admin", "system:masters")?;
         let kcm = client("system:kube-controller-manager", "system:masters")?;
@@ -420,7 +505,12 @@ impl Certs {
         write_file(&dir.join("apiserver.key"), &serving_key.serialize_pem())?;
         write_file(&dir.join("sa.key"), &sa.serialize_pem())?;
         write_file(&dir.join("sa.pub"), &sa.public_key_pem())?;
-        Ok(Certs { dir: dir.to_path_buf(), ca_pem: ca.pem(), admin, kcm })
+        Ok(Certs {
+            dir: dir.to_path_buf(),
+            ca_pem: ca.pem(),
+            admin,
+            kcm,
+        })
     }
 }
 

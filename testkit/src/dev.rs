@@ -38,11 +38,22 @@ impl DevEnv {
         let cp_dir = dir.join("control-plane");
         let _ = std::fs::remove_dir_all(&cp_dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-        say(&format!("starting etcd, kube-apiserver and kube-controller-manager (logs in {})", dir.display()));
+        say(&format!(
+            "starting etcd, kube-apiserver and kube-controller-manager (logs in {})",
+            dir.display()
+        ));
         let started = Instant::now();
-        let plane = ControlPlane::start(Options { dir: Some(cp_dir), log_dir: Some(dir.clone()) })
-            .map_err(|e| e.to_string())?;
-        say(&format!("control plane {} ready at {} in {:.1}s", plane.server_version(), plane.server(), started.elapsed().as_secs_f64()));
+        let plane = ControlPlane::start(Options {
+            dir: Some(cp_dir),
+            log_dir: Some(dir.clone()),
+        })
+        .map_err(|e| e.to_string())?;
+        say(&format!(
+            "control plane {} ready at {} in {:.1}s",
+            plane.server_version(),
+            plane.server(),
+            started.elapsed().as_secs_f64()
+        ));
         let kubeconfig = dir.join("kubeconfig");
         std::fs::copy(plane.kubeconfig(), &kubeconfig).map_err(|e| format!("copying the kubeconfig: {e}"))?;
 
@@ -56,9 +67,19 @@ impl DevEnv {
             "admin": {"userId": admin.user_id, "credentialId": admin.credential_id, "authToken": admin.auth_token},
         });
         write_private(&dir.join("controlhub-admin.json"), &format!("{startup}\n"))?;
-        say(&format!("Control Hub emulator serving {} (org {})", emulator.url(), emulator.org_id()));
+        say(&format!(
+            "Control Hub emulator serving {} (org {})",
+            emulator.url(),
+            emulator.org_id()
+        ));
 
-        let mut env = DevEnv { dir, kubeconfig, emulator, operator: None, plane };
+        let mut env = DevEnv {
+            dir,
+            kubeconfig,
+            emulator,
+            operator: None,
+            plane,
+        };
         env.install()?;
         if with_operator {
             env.start_operator()?;
@@ -68,8 +89,19 @@ impl DevEnv {
 
     /// CRDs, the system namespace, the admin credential Secret and the default connection.
     fn install(&self) -> Result<(), String> {
-        self.kubectl(&["apply", "--server-side", "-f", &workspace_root().join("crds").display().to_string()])?;
-        self.kubectl(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=60s"])?;
+        self.kubectl(&[
+            "apply",
+            "--server-side",
+            "-f",
+            &workspace_root().join("crds").display().to_string(),
+        ])?;
+        self.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=60s",
+        ])?;
         let admin = self.emulator.admin();
         let manifests = format!(
             r#"apiVersion: v1
@@ -108,7 +140,10 @@ spec:
     fn start_operator(&mut self) -> Result<(), String> {
         let bin = target_bin_dir().join("controlhub-operator");
         if !bin.is_file() {
-            return Err(format!("{} is missing: run `cargo build --workspace --bins`", bin.display()));
+            return Err(format!(
+                "{} is missing: run `cargo build --workspace --bins`",
+                bin.display()
+            ));
         }
         let mut cmd = Command::new(&bin);
         cmd.args([
@@ -119,9 +154,16 @@ spec:
         ])
         .env("KUBECONFIG", &self.kubeconfig)
         .env("RUST_LOG", "controlhub_operator=info,warn");
-        let child = process::spawn("controlhub-operator", cmd, Output::Log(self.dir.join("controlhub-operator.log")))
-            .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-        say(&format!("operator running (log: {})", self.dir.join("controlhub-operator.log").display()));
+        let child = process::spawn(
+            "controlhub-operator",
+            cmd,
+            Output::Log(self.dir.join("controlhub-operator.log")),
+        )
+        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+        say(&format!(
+            "operator running (log: {})",
+            self.dir.join("controlhub-operator.log").display()
+        ));
         self.operator = Some(child);
         Ok(())
     }
@@ -164,12 +206,20 @@ spec:
             .spawn()
             .map_err(|e| format!("running kubectl: {e}"))?;
         if let Some(mut input) = child.stdin.take() {
-            input.write_all(stdin.as_bytes()).map_err(|e| format!("writing to kubectl: {e}"))?;
+            input
+                .write_all(stdin.as_bytes())
+                .map_err(|e| format!("writing to kubectl: {e}"))?;
         }
-        let out = child.wait_with_output().map_err(|e| format!("running kubectl: {e}"))?;
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("running kubectl: {e}"))?;
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         if !out.status.success() {
-            return Err(format!("kubectl {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "kubectl {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
         Ok(stdout)
     }
@@ -190,10 +240,15 @@ pub fn up(dir: &Path, with_operator: bool) -> Result<(), String> {
 /// `controlhub-dev demo`: the examples, end to end, on the local environment.
 pub fn demo(dir: &Path) -> Result<(), String> {
     let env = DevEnv::start(dir, true)?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let result = rt.block_on(crate::demo::run(&env));
     match &result {
-        Ok(()) => say("demo finished: every credential reached Ready with a working token, and cleanup left nothing behind"),
+        Ok(()) => say(
+            "demo finished: every credential reached Ready with a working token, and cleanup left nothing behind",
+        ),
         Err(e) => say(&format!("demo failed: {e}\nlogs: {}", env.dir.display())),
     }
     drop(env);
@@ -223,7 +278,11 @@ pub fn say(line: &str) {
 }
 
 fn absolute(path: &Path) -> PathBuf {
-    if path.is_absolute() { path.to_path_buf() } else { workspace_root().join(path) }
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        workspace_root().join(path)
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
@@ -235,7 +294,8 @@ fn write_private(path: &Path, text: &str) -> Result<(), String> {
         .mode(0o600)
         .open(path)
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    file.write_all(text.as_bytes()).map_err(|e| format!("writing {}: {e}", path.display()))
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// How long the demo waits for each condition.

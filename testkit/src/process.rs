@@ -34,7 +34,9 @@ impl Child {
 
     /// The last `lines` lines of the log file, for failure messages.
     pub fn log_tail(&self, lines: usize) -> String {
-        let Some(path) = &self.log else { return String::new() };
+        let Some(path) = &self.log else {
+            return String::new();
+        };
         let text = std::fs::read_to_string(path).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         all[all.len().saturating_sub(lines)..].join("\n")
@@ -120,7 +122,11 @@ pub fn spawn(name: &str, mut cmd: Command, output: Output) -> std::io::Result<Ch
         });
     }
     let inner = cmd.spawn()?;
-    Ok(Child { name: name.to_string(), inner, log: Some(log) })
+    Ok(Child {
+        name: name.to_string(),
+        inner,
+        log: Some(log),
+    })
 }
 
 fn open_log(path: &Path) -> std::io::Result<File> {
@@ -141,7 +147,9 @@ pub fn free_port() -> u16 {
 /// The workspace root (the directory holding the top-level Cargo.toml).
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().map(Path::to_path_buf).unwrap_or_else(|| here.to_path_buf())
+    here.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
 }
 
 /// The directory cargo writes binaries to for the current profile (`target/debug` by default).
@@ -149,7 +157,11 @@ pub fn target_bin_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join("target"));
-    let target = if target.is_absolute() { target } else { workspace_root().join(target) };
+    let target = if target.is_absolute() {
+        target
+    } else {
+        workspace_root().join(target)
+    };
     let profile = std::env::var("CONTROLHUB_PROFILE").unwrap_or_else(|_| "debug".to_string());
     target.join(profile)
 }

@@ -14,8 +14,14 @@ fn alive(pid: u32) -> bool {
 }
 
 fn children_of(pid: u32) -> Vec<u32> {
-    let out = Command::new("pgrep").args(["-P", &pid.to_string()]).output().expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    let out = Command::new("pgrep")
+        .args(["-P", &pid.to_string()])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 /// Starting gives a working kubeconfig; dropping stops etcd, the apiserver and the controller manager.
@@ -24,14 +30,28 @@ fn control_plane_serves_kubectl_and_stops_on_drop() {
     let started = Instant::now();
     let plane = ControlPlane::start(Options::default()).expect("control plane starts");
     eprintln!("control plane ready in {:.1}s", started.elapsed().as_secs_f64());
-    let out = plane.kubectl().args(["get", "ns", "-o", "name"]).output().expect("kubectl runs");
-    assert!(out.status.success(), "kubectl get ns failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = plane
+        .kubectl()
+        .args(["get", "ns", "-o", "name"])
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl get ns failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("namespace/default"));
     let pids = children_of(std::process::id());
-    assert!(pids.len() >= 3, "expected etcd, kube-apiserver and kube-controller-manager, got {pids:?}");
+    assert!(
+        pids.len() >= 3,
+        "expected etcd, kube-apiserver and kube-controller-manager, got {pids:?}"
+    );
     drop(plane);
     for pid in pids {
-        assert!(!alive(pid), "process {pid} survived the drop of the control plane");
+        assert!(
+            !alive(pid),
+            "process {pid} survived the drop of the control plane"
+        );
     }
 }
 
@@ -52,7 +72,11 @@ fn control_plane_dies_with_a_killed_parent() {
     let _ = std::fs::remove_file(&report);
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
-        .args(["--exact", "control_plane_dies_with_a_killed_parent", "--test-threads=1"])
+        .args([
+            "--exact",
+            "control_plane_dies_with_a_killed_parent",
+            "--test-threads=1",
+        ])
         .env("CONTROLHUB_LIFECYCLE_CHILD", &report)
         .stdout(std::process::Stdio::null())
         .spawn()
@@ -69,7 +93,10 @@ fn control_plane_dies_with_a_killed_parent() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let _ = std::fs::remove_file(&report);
-    assert!(pids.len() >= 3, "the child did not report its control plane: {pids:?}");
+    assert!(
+        pids.len() >= 3,
+        "the child did not report its control plane: {pids:?}"
+    );
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -77,5 +104,8 @@ fn control_plane_dies_with_a_killed_parent() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let survivors: Vec<_> = pids.iter().filter(|p| alive(**p)).collect();
-    assert!(survivors.is_empty(), "processes survived their killed parent: {survivors:?}");
+    assert!(
+        survivors.is_empty(),
+        "processes survived their killed parent: {survivors:?}"
+    );
 }

@@ -19,5 +19,8 @@ async fn chart_and_kustomize_base_pass_server_side_validation() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "check-chart.sh failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains(" 0 failed"), "check-chart.sh summary missing:\n{stdout}");
+    assert!(
+        stdout.contains(" 0 failed"),
+        "check-chart.sh summary missing:\n{stdout}"
+    );
 }

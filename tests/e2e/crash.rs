@@ -77,18 +77,31 @@ async fn assert_exactly(env: &Env, ids: &[&str]) {
     found.sort_unstable();
     let mut expected = ids.to_vec();
     expected.sort_unstable();
-    assert_eq!(found, expected, "Control Hub holds exactly the expected credentials: {managed:?}");
-    assert!(managed.iter().all(|c| !c.1.contains(MARKER)), "no credential is left under a pending label: {managed:?}");
-    assert!(managed.iter().all(|c| c.1 == "CI bot"), "every label is final: {managed:?}");
+    assert_eq!(
+        found, expected,
+        "Control Hub holds exactly the expected credentials: {managed:?}"
+    );
+    assert!(
+        managed.iter().all(|c| !c.1.contains(MARKER)),
+        "no credential is left under a pending label: {managed:?}"
+    );
+    assert!(
+        managed.iter().all(|c| c.1 == "CI bot"),
+        "every label is final: {managed:?}"
+    );
 }
 
 /// Waits until Control Hub holds exactly one credential besides the admin's (a Replace retired
 /// the old one after its grace period) and returns its ID.
 async fn wait_single_credential(env: &Env) -> String {
-    eventually("Control Hub to hold exactly one managed credential", crate::env::WAIT, || async {
-        let managed = env.managed_credentials().await;
-        (managed.len() == 1 && !managed[0].1.contains(MARKER)).then(|| managed[0].0.clone())
-    })
+    eventually(
+        "Control Hub to hold exactly one managed credential",
+        crate::env::WAIT,
+        || async {
+            let managed = env.managed_credentials().await;
+            (managed.len() == 1 && !managed[0].1.contains(MARKER)).then(|| managed[0].0.clone())
+        },
+    )
     .await
 }
 
@@ -104,7 +117,9 @@ async fn ready_then_request_rotation(env: &Env, yaml: &str) -> (String, String) 
 /// Ready, the rotation request echoed, nothing in flight.
 async fn wait_rotated(env: &Env) {
     env.wait_for("ci-bot", "rotation crash-1 finished", |c| {
-        c.status.as_ref().is_some_and(|s| s.last_rotation_request.as_deref() == Some("crash-1") && s.rotation_in_progress.is_none())
+        c.status.as_ref().is_some_and(|s| {
+            s.last_rotation_request.as_deref() == Some("crash-1") && s.rotation_in_progress.is_none()
+        })
     })
     .await;
     env.wait_ready("ci-bot").await;
@@ -119,16 +134,30 @@ async fn killed_after_create_before_the_secret_write_the_credential_is_adopted()
     kill_at_pause(&mut env, &file, "create:issued").await;
 
     let at_crash = env.managed_credentials().await;
-    assert_eq!(at_crash.len(), 1, "one credential was created before the crash: {at_crash:?}");
-    assert!(at_crash[0].1.contains(MARKER), "it carries the pending label: {at_crash:?}");
-    assert!(env.secrets().get_opt("ci-bot").await.unwrap().is_none(), "its token never reached a Secret");
+    assert_eq!(
+        at_crash.len(),
+        1,
+        "one credential was created before the crash: {at_crash:?}"
+    );
+    assert!(
+        at_crash[0].1.contains(MARKER),
+        "it carries the pending label: {at_crash:?}"
+    );
+    assert!(
+        env.secrets().get_opt("ci-bot").await.unwrap().is_none(),
+        "its token never reached a Secret"
+    );
 
     restart(&mut env);
     env.wait_ready("ci-bot").await;
     let (id, _) = env.assert_token_works("ci-bot").await;
     assert_eq!(id, at_crash[0].0, "the orphan was adopted");
     assert_exactly(&env, &[&id]).await;
-    assert_eq!(env.emulator.stats().await.count("createCredential", 200), 1, "no second credential was created");
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        1,
+        "no second credential was created"
+    );
 }
 
 /// Killed after the Secret holds the token, before status recorded it: the Secret wins, the
@@ -140,16 +169,36 @@ async fn killed_after_the_secret_write_the_delivered_token_is_kept() {
     kill_at_pause(&mut env, &file, "create:stored").await;
 
     let (stored_id, stored_token) = env.assert_token_works("ci-bot").await;
-    let recorded = env.credentials().get("ci-bot").await.unwrap().status.and_then(|s| s.credential_id);
-    assert_eq!(recorded, None, "status had not recorded the credential at the crash");
+    let recorded = env
+        .credentials()
+        .get("ci-bot")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.credential_id);
+    assert_eq!(
+        recorded, None,
+        "status had not recorded the credential at the crash"
+    );
 
     restart(&mut env);
     let cred = env.wait_ready("ci-bot").await;
-    assert_eq!(cred.status.unwrap().credential_id.as_deref(), Some(stored_id.as_str()));
-    assert_eq!(env.secret_credential("ci-bot").await, (stored_id.clone(), stored_token.clone()), "no new token was needed");
+    assert_eq!(
+        cred.status.unwrap().credential_id.as_deref(),
+        Some(stored_id.as_str())
+    );
+    assert_eq!(
+        env.secret_credential("ci-bot").await,
+        (stored_id.clone(), stored_token.clone()),
+        "no new token was needed"
+    );
     assert_eq!(env.token_status(&stored_id, &stored_token).await, 200);
     assert_exactly(&env, &[&stored_id]).await;
-    assert_eq!(env.emulator.stats().await.count("createCredential", 200), 1, "no second credential was created");
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        1,
+        "no second credential was created"
+    );
 }
 
 /// Killed after status recorded "rotation in progress", before Control Hub was called: the
@@ -161,15 +210,26 @@ async fn killed_after_recording_a_rotation_it_is_finished() {
     kill_at_pause(&mut env, &file, "rotation:recorded").await;
 
     let status = env.credentials().get("ci-bot").await.unwrap().status.unwrap();
-    assert!(status.rotation_in_progress.is_some(), "the rotation was recorded before the crash");
-    assert_eq!(env.token_status(&id, &old).await, 200, "nothing was regenerated yet");
+    assert!(
+        status.rotation_in_progress.is_some(),
+        "the rotation was recorded before the crash"
+    );
+    assert_eq!(
+        env.token_status(&id, &old).await,
+        200,
+        "nothing was regenerated yet"
+    );
 
     restart(&mut env);
     wait_rotated(&env).await;
     let (new_id, new) = env.assert_token_works("ci-bot").await;
     assert_eq!(new_id, id, "Regenerate keeps the credential ID");
-    assert_ne!(new, old, "the rotation issued a new token");
-    assert_eq!(env.token_status(&id, &old).await, 401, "the old token stopped working");
+    assert!(new != old, "the rotation issued a new token");
+    assert_eq!(
+        env.token_status(&id, &old).await,
+        401,
+        "the old token stopped working"
+    );
     assert_exactly(&env, &[&id]).await;
 }
 
@@ -181,8 +241,16 @@ async fn killed_after_regenerate_before_the_secret_write_a_working_token_is_deli
     let (id, old) = ready_then_request_rotation(&env, CI_BOT).await;
     kill_at_pause(&mut env, &file, "regenerate:issued").await;
 
-    assert_eq!(env.token_status(&id, &old).await, 401, "at the crash the Secret's token was already regenerated away");
-    assert_eq!(env.secret_credential("ci-bot").await.1, old, "and the Secret still held it");
+    assert_eq!(
+        env.token_status(&id, &old).await,
+        401,
+        "at the crash the Secret's token was already regenerated away"
+    );
+    assert_eq!(
+        env.secret_credential("ci-bot").await.1,
+        old,
+        "and the Secret still held it"
+    );
 
     restart(&mut env);
     wait_rotated(&env).await;
@@ -202,16 +270,23 @@ async fn killed_after_the_regenerated_token_is_stored_the_rotation_completes() {
     kill_at_pause(&mut env, &file, "regenerate:stored").await;
 
     let (_, stored) = env.assert_token_works("ci-bot").await;
-    assert_ne!(stored, old, "the new token was stored before the crash");
+    assert!(stored != old, "the new token was stored before the crash");
     let status = env.credentials().get("ci-bot").await.unwrap().status.unwrap();
-    assert!(status.rotation_in_progress.is_some(), "status still shows the rotation in flight");
+    assert!(
+        status.rotation_in_progress.is_some(),
+        "status still shows the rotation in flight"
+    );
 
     restart(&mut env);
     wait_rotated(&env).await;
     let (new_id, new) = env.assert_token_works("ci-bot").await;
     assert_eq!(new_id, id);
     assert_ne!(new, old);
-    assert_eq!(env.token_status(&id, &old).await, 401, "the token from before the rotation stays dead");
+    assert_eq!(
+        env.token_status(&id, &old).await,
+        401,
+        "the token from before the rotation stays dead"
+    );
     assert_exactly(&env, &[&id]).await;
 }
 
@@ -224,20 +299,46 @@ async fn killed_during_replace_before_the_secret_write_the_new_credential_is_ado
     kill_at_pause(&mut env, &file, "replace:issued").await;
 
     let at_crash = env.managed_credentials().await;
-    assert_eq!(at_crash.len(), 2, "old and new credential exist at the crash: {at_crash:?}");
-    let new_at_crash = at_crash.iter().find(|c| c.0 != old_id).expect("a new credential").clone();
-    assert!(new_at_crash.1.contains(MARKER), "the new one carries the pending label");
-    assert_eq!(env.secret_credential("ci-bot").await.0, old_id, "the Secret still held the old credential");
+    assert_eq!(
+        at_crash.len(),
+        2,
+        "old and new credential exist at the crash: {at_crash:?}"
+    );
+    let new_at_crash = at_crash
+        .iter()
+        .find(|c| c.0 != old_id)
+        .expect("a new credential")
+        .clone();
+    assert!(
+        new_at_crash.1.contains(MARKER),
+        "the new one carries the pending label"
+    );
+    assert_eq!(
+        env.secret_credential("ci-bot").await.0,
+        old_id,
+        "the Secret still held the old credential"
+    );
 
     restart(&mut env);
     wait_rotated(&env).await;
     let remaining = wait_single_credential(&env).await;
-    assert_eq!(remaining, new_at_crash.0, "the new credential was adopted, the old one retired");
+    assert_eq!(
+        remaining, new_at_crash.0,
+        "the new credential was adopted, the old one retired"
+    );
     let (id, _) = env.assert_token_works("ci-bot").await;
     assert_eq!(id, new_at_crash.0);
-    assert_eq!(env.token_status(&old_id, &old).await, 401, "the replaced credential no longer authenticates");
+    assert_eq!(
+        env.token_status(&old_id, &old).await,
+        401,
+        "the replaced credential no longer authenticates"
+    );
     assert_exactly(&env, &[&id]).await;
-    assert_eq!(env.emulator.stats().await.count("createCredential", 200), 2, "one create, one replacement");
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        2,
+        "one create, one replacement"
+    );
 }
 
 /// Killed during a Replace after the Secret switched to the new credential, before status
@@ -248,17 +349,55 @@ async fn killed_during_replace_after_the_secret_write_the_old_credential_is_reti
     let (old_id, old) = ready_then_request_rotation(&env, CI_BOT_REPLACE).await;
     kill_at_pause(&mut env, &file, "replace:stored").await;
 
-    let (stored_id, _) = env.assert_token_works("ci-bot").await;
-    assert_ne!(stored_id, old_id, "the Secret switched to the new credential before the crash");
-    assert_eq!(env.managed_credentials().await.len(), 2, "both credentials exist at the crash");
+    let (stored_id, stored) = env.assert_token_works("ci-bot").await;
+    assert_ne!(
+        stored_id, old_id,
+        "the Secret switched to the new credential before the crash"
+    );
+    assert_eq!(
+        env.managed_credentials().await.len(),
+        2,
+        "both credentials exist at the crash"
+    );
 
     restart(&mut env);
     wait_rotated(&env).await;
+    let cred = env.wait_ready("ci-bot").await;
+    let status = cred.status.unwrap();
+    assert_eq!(
+        status.credential_id.as_deref(),
+        Some(stored_id.as_str()),
+        "status records the Secret's credential"
+    );
     let remaining = wait_single_credential(&env).await;
-    let (id, _) = env.assert_token_works("ci-bot").await;
-    assert_eq!(remaining, id, "the credential left is the Secret's");
-    assert_eq!(env.token_status(&old_id, &old).await, 401, "the replaced credential no longer authenticates");
-    assert_exactly(&env, &[&id]).await;
+    assert_eq!(
+        remaining, stored_id,
+        "the credential delivered before the crash stays; the old one is retired"
+    );
+    assert_eq!(
+        env.secret_credential("ci-bot").await,
+        (stored_id.clone(), stored),
+        "the delivered token is kept"
+    );
+    env.assert_token_works("ci-bot").await;
+    assert_eq!(
+        env.token_status(&old_id, &old).await,
+        401,
+        "the replaced credential no longer authenticates"
+    );
+    assert_exactly(&env, &[&stored_id]).await;
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        2,
+        "one create, one replacement: no second Replace"
+    );
+    let retired = env.events_of("ci-bot").await;
+    assert!(
+        retired
+            .iter()
+            .any(|e| e.starts_with("Retired:") && e.contains(&old_id)),
+        "the old credential was retired: {retired:?}"
+    );
 }
 
 /// Killed after the credential was deleted in Control Hub, before the finalizer was released:
@@ -272,8 +411,14 @@ async fn killed_after_deleting_in_control_hub_the_finalizer_is_released() {
     env.delete("ci-bot").await;
     kill_at_pause(&mut env, &file, "cleanup:deleted").await;
 
-    assert!(env.managed_credentials().await.is_empty(), "Control Hub deleted the credential before the crash");
-    assert!(env.credentials().get_opt("ci-bot").await.unwrap().is_some(), "the finalizer still held the object");
+    assert!(
+        env.managed_credentials().await.is_empty(),
+        "Control Hub deleted the credential before the crash"
+    );
+    assert!(
+        env.credentials().get_opt("ci-bot").await.unwrap().is_some(),
+        "the finalizer still held the object"
+    );
 
     restart(&mut env);
     env.wait_gone("ci-bot").await;

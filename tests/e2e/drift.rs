@@ -18,7 +18,9 @@ spec:
 
 /// The label a credential has in Control Hub now.
 async fn label_in_controlhub(env: &Env, id: &str) -> Option<String> {
-    env.controlhub_credential(id).await.and_then(|c| c["label"].as_str().map(str::to_string))
+    env.controlhub_credential(id)
+        .await
+        .and_then(|c| c["label"].as_str().map(str::to_string))
 }
 
 /// A credential renamed in Control Hub gets its declared name back, same ID and token, and the
@@ -30,14 +32,25 @@ async fn a_rename_by_hand_in_control_hub_is_put_back() {
     env.wait_ready("ci-bot").await;
     let (id, token) = env.assert_token_works("ci-bot").await;
 
-    env.update_in_controlhub(&id, json!({"label": "renamed by hand", "generateAuthToken": false})).await;
-    eventually("the declared label to be back in Control Hub", crate::env::WAIT, || async {
-        (label_in_controlhub(&env, &id).await.as_deref() == Some("CI bot")).then_some(())
-    })
+    env.update_in_controlhub(
+        &id,
+        json!({"label": "renamed by hand", "generateAuthToken": false}),
+    )
+    .await;
+    eventually(
+        "the declared label to be back in Control Hub",
+        crate::env::WAIT,
+        || async { (label_in_controlhub(&env, &id).await.as_deref() == Some("CI bot")).then_some(()) },
+    )
     .await;
     let (_, note) = env.wait_event("ci-bot", "Renamed").await;
-    assert!(note.contains(&id) && note.contains("CI bot"), "the Event names the credential and the label: {note}");
-    assert_eq!(env.secret_credential("ci-bot").await, (id, token), "putting the name back keeps ID and token");
+    assert!(
+        note.contains(&id) && note.contains("CI bot"),
+        "the Event names the credential and the label: {note}"
+    );
+    let (now_id, now_token) = env.secret_credential("ci-bot").await;
+    assert_eq!(now_id, id, "putting the name back keeps the ID");
+    assert!(now_token == token, "and the token (values not shown)");
 }
 
 /// A credential deactivated in Control Hub is activated again, and the token in the Secret (which
@@ -49,15 +62,34 @@ async fn a_deactivation_by_hand_is_put_back() {
     env.wait_ready("ci-bot").await;
     let (id, token) = env.assert_token_works("ci-bot").await;
 
-    env.update_in_controlhub(&id, json!({"label": "CI bot", "generateAuthToken": false, "active": false})).await;
-    assert_eq!(env.token_status(&id, &token).await, 401, "the deactivation took effect");
-    eventually("the credential to be active again in Control Hub", crate::env::WAIT, || async {
-        env.controlhub_credential(&id).await.filter(|c| c["active"] == json!(true)).map(|_| ())
-    })
+    env.update_in_controlhub(
+        &id,
+        json!({"label": "CI bot", "generateAuthToken": false, "active": false}),
+    )
+    .await;
+    assert_eq!(
+        env.token_status(&id, &token).await,
+        401,
+        "the deactivation took effect"
+    );
+    eventually(
+        "the credential to be active again in Control Hub",
+        crate::env::WAIT,
+        || async {
+            env.controlhub_credential(&id)
+                .await
+                .filter(|c| c["active"] == json!(true))
+                .map(|_| ())
+        },
+    )
     .await;
     let (_, note) = env.wait_event("ci-bot", "Activated").await;
     assert!(note.contains(&id), "the Event names the credential: {note}");
-    assert_eq!(env.token_status(&id, &token).await, 200, "the same token works again");
+    assert_eq!(
+        env.token_status(&id, &token).await,
+        200,
+        "the same token works again"
+    );
     assert_eq!(env.secret_credential("ci-bot").await.0, id);
 }
 
@@ -74,18 +106,33 @@ async fn a_credential_deleted_by_hand_is_recreated() {
     let cred = env
         .wait_for("ci-bot", "a new credential recorded and Ready", |c| {
             let s = c.status.as_ref();
-            s.and_then(|s| s.credential_id.as_deref()).is_some_and(|id| id != old_id)
+            s.and_then(|s| s.credential_id.as_deref())
+                .is_some_and(|id| id != old_id)
                 && s.and_then(|s| s.label.as_deref()) == Some("CI bot")
         })
         .await;
     let (new_id, _) = env.assert_token_works("ci-bot").await;
     assert_ne!(new_id, old_id, "a new credential ID");
-    assert_eq!(cred.status.unwrap().credential_id.as_deref(), Some(new_id.as_str()));
+    assert_eq!(
+        cred.status.unwrap().credential_id.as_deref(),
+        Some(new_id.as_str())
+    );
     let (type_, note) = env.wait_event("ci-bot", "Recreated").await;
     assert_eq!(type_, "Warning");
-    assert!(note.contains(&new_id), "the Event names the new credential: {note}");
+    assert!(
+        note.contains(&new_id),
+        "the Event names the new credential: {note}"
+    );
     let managed = env.managed_credentials().await;
-    assert_eq!(managed, vec![(new_id, "CI bot".to_string(), env.emulator.admin().user_id.clone(), true)]);
+    assert_eq!(
+        managed,
+        vec![(
+            new_id,
+            "CI bot".to_string(),
+            env.emulator.admin().user_id.clone(),
+            true
+        )]
+    );
 }
 
 /// Deleting a user in Control Hub deletes every credential that user registered. When the admin
@@ -94,10 +141,17 @@ async fn a_credential_deleted_by_hand_is_recreated() {
 #[tokio::test]
 async fn a_credential_deleted_with_the_user_who_registered_it_is_recreated() {
     let env = Env::start("drift-user").await;
-    let robot = env.emulator.create_user("robot@example.com", "Robot", &[], true).await;
-    let former = env.emulator.create_user("former-admin@example.com", "Former admin", &["org-admin"], false).await;
+    let robot = env
+        .emulator
+        .create_user("robot@example.com", "Robot", &[], true)
+        .await;
+    let former = env
+        .emulator
+        .create_user("former-admin@example.com", "Former admin", &["org-admin"], false)
+        .await;
     let (former_id, former_token) = env.emulator.issue_user_credential(&former, "operator").await;
-    env.put_connection_secret("controlhub-admin", &former_id, &former_token).await;
+    env.put_connection_secret("controlhub-admin", &former_id, &former_token)
+        .await;
 
     env.apply(&format!("{CI_BOT}  userId: {robot}\n")).await;
     env.wait_ready("ci-bot").await;
@@ -107,19 +161,36 @@ async fn a_credential_deleted_with_the_user_who_registered_it_is_recreated() {
 
     // The connection moves to the bootstrap admin; then the former admin's user is deleted.
     let admin = env.emulator.admin().clone();
-    env.put_connection_secret("controlhub-admin", &admin.credential_id, &admin.auth_token).await;
+    env.put_connection_secret("controlhub-admin", &admin.credential_id, &admin.auth_token)
+        .await;
     env.emulator.delete_user(&former).await;
-    assert!(env.controlhub_credential(&old_id).await.is_none(), "the cascade deleted the credential");
+    assert!(
+        env.controlhub_credential(&old_id).await.is_none(),
+        "the cascade deleted the credential"
+    );
 
     env.wait_for("ci-bot", "a new credential recorded", |c| {
-        c.status.as_ref().and_then(|s| s.credential_id.as_deref()).is_some_and(|id| id != old_id)
+        c.status
+            .as_ref()
+            .and_then(|s| s.credential_id.as_deref())
+            .is_some_and(|id| id != old_id)
     })
     .await;
     let cred = env.wait_ready("ci-bot").await;
     let (new_id, token) = env.assert_token_works("ci-bot").await;
-    assert_eq!(cred.status.unwrap().credential_id.as_deref(), Some(new_id.as_str()));
-    let created = env.controlhub_credential(&new_id).await.expect("the new credential exists");
-    assert_eq!(created["userId"], json!(robot), "still the service account's credential");
+    assert_eq!(
+        cred.status.unwrap().credential_id.as_deref(),
+        Some(new_id.as_str())
+    );
+    let created = env
+        .controlhub_credential(&new_id)
+        .await
+        .expect("the new credential exists");
+    assert_eq!(
+        created["userId"],
+        json!(robot),
+        "still the service account's credential"
+    );
     assert_eq!(created["registeredBy"], json!(admin.user_id));
     assert_eq!(env.principal_of(&new_id, &token).await, (200, Some(robot)));
     assert_eq!(env.wait_event("ci-bot", "Recreated").await.0, "Warning");
@@ -134,14 +205,27 @@ async fn a_token_regenerated_elsewhere_is_detected_and_rotated() {
     env.wait_ready("ci-bot").await;
     let (id, old) = env.assert_token_works("ci-bot").await;
 
-    env.update_in_controlhub(&id, json!({"label": "CI bot", "generateAuthToken": true})).await;
-    assert_eq!(env.token_status(&id, &old).await, 401, "the Secret's token stopped working");
-    eventually("a working token in the Secret again", crate::env::WAIT, || async {
-        let (now_id, now) = env.secret_credential("ci-bot").await;
-        (now != old && env.token_status(&now_id, &now).await == 200).then_some(())
-    })
+    env.update_in_controlhub(&id, json!({"label": "CI bot", "generateAuthToken": true}))
+        .await;
+    assert_eq!(
+        env.token_status(&id, &old).await,
+        401,
+        "the Secret's token stopped working"
+    );
+    eventually(
+        "a working token in the Secret again",
+        crate::env::WAIT,
+        || async {
+            let (now_id, now) = env.secret_credential("ci-bot").await;
+            (now != old && env.token_status(&now_id, &now).await == 200).then_some(())
+        },
+    )
     .await;
-    assert_eq!(env.secret_credential("ci-bot").await.0, id, "rotated in place: same credential ID");
+    assert_eq!(
+        env.secret_credential("ci-bot").await.0,
+        id,
+        "rotated in place: same credential ID"
+    );
     let (_, note) = env.wait_event("ci-bot", "Rotating").await;
     assert!(note.contains("TokenInvalid"), "the rotation says why: {note}");
     env.wait_ready("ci-bot").await;

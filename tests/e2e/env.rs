@@ -39,7 +39,10 @@ pub async fn install_crds() {
                 async move {
                     let crd = api.get(&name).await.ok()?;
                     let conds = crd.status?.conditions?;
-                    conds.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+                    conds
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                        .then_some(())
                 }
             })
             .await;
@@ -59,11 +62,14 @@ pub struct Operator {
 impl Operator {
     fn spawn(args: &[String], envs: &[(String, String)], log: &std::path::Path) -> Child {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_controlhub-operator"));
-        cmd.args(args).env("KUBECONFIG", &plane().kubeconfig).env("RUST_LOG", "controlhub_operator=debug,warn");
+        cmd.args(args)
+            .env("KUBECONFIG", &plane().kubeconfig)
+            .env("RUST_LOG", "controlhub_operator=debug,warn");
         for (k, v) in envs {
             cmd.env(k, v);
         }
-        process::spawn("controlhub-operator", cmd, Output::Log(log.to_path_buf())).expect("starting the operator")
+        process::spawn("controlhub-operator", cmd, Output::Log(log.to_path_buf()))
+            .expect("starting the operator")
     }
 
     /// Kills the operator with SIGKILL (no shutdown code runs).
@@ -112,13 +118,22 @@ pub struct EnvOptions {
 
 impl Env {
     pub async fn start(prefix: &str) -> Env {
-        Env::start_with(prefix, EnvOptions { allowed_user_ids: vec!["*".into()], ..Default::default() }).await
+        Env::start_with(
+            prefix,
+            EnvOptions {
+                allowed_user_ids: vec!["*".into()],
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     pub async fn start_with(prefix: &str, options: EnvOptions) -> Env {
         install_crds().await;
         let ns = TestNamespace::create(prefix).await;
-        let dir = controlhub_testkit::process::workspace_root().join("target/test-logs/e2e").join(&ns.name);
+        let dir = controlhub_testkit::process::workspace_root()
+            .join("target/test-logs/e2e")
+            .join(&ns.name);
         std::fs::create_dir_all(&dir).unwrap();
         let mut emulator_options = EmulatorOptions::new();
         if options.emulator_state {
@@ -133,7 +148,10 @@ impl Env {
             "stringData": {"credentialId": admin.credential_id, "authToken": admin.auth_token}
         }))
         .unwrap();
-        ns.api::<Secret>().create(&PostParams::default(), &secret).await.expect("creating the connection Secret");
+        ns.api::<Secret>()
+            .create(&PostParams::default(), &secret)
+            .await
+            .expect("creating the connection Secret");
         let connection = serde_json::json!({
             "apiVersion": "controlhub.dev/v1alpha1",
             "kind": "ControlHubConnection",
@@ -158,8 +176,18 @@ impl Env {
         ];
         let log = dir.join("operator.log");
         let child = (!options.no_operator).then(|| Operator::spawn(&args, &options.operator_env, &log));
-        let operator = Operator { child, args, envs: options.operator_env, log };
-        Env { ns, emulator, operator, dir }
+        let operator = Operator {
+            child,
+            args,
+            envs: options.operator_env,
+            log,
+        };
+        Env {
+            ns,
+            emulator,
+            operator,
+            dir,
+        }
     }
 
     pub fn credentials(&self) -> Api<ApiCredential> {
@@ -176,11 +204,16 @@ impl Env {
         let mut value: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML parses");
         value["metadata"]["namespace"] = self.ns.name.clone().into();
         if value["spec"].get("connectionRef").is_none() {
-            value["spec"]["connectionRef"] = serde_json::json!({"kind": "ControlHubConnection", "name": CONNECTION});
+            value["spec"]["connectionRef"] =
+                serde_json::json!({"kind": "ControlHubConnection", "name": CONNECTION});
         }
         let name = value["metadata"]["name"].as_str().expect("named").to_string();
         self.credentials()
-            .patch(&name, &PatchParams::apply("e2e-user").force(), &Patch::Apply(&value))
+            .patch(
+                &name,
+                &PatchParams::apply("e2e-user").force(),
+                &Patch::Apply(&value),
+            )
             .await
             .unwrap_or_else(|e| panic!("applying ApiCredential {name}: {e}"))
     }
@@ -188,11 +221,17 @@ impl Env {
     /// Sets (or changes) an annotation on an ApiCredential.
     pub async fn annotate(&self, name: &str, key: &str, value: &str) {
         let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
-        self.credentials().patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+        self.credentials()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
     }
 
     pub async fn delete(&self, name: &str) {
-        self.credentials().delete(name, &DeleteParams::default()).await.unwrap();
+        self.credentials()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
     }
 
     pub async fn wait_gone(&self, name: &str) {
@@ -205,7 +244,12 @@ impl Env {
     }
 
     /// Waits for the ApiCredential to satisfy `check`.
-    pub async fn wait_for(&self, name: &str, what: &str, check: impl Fn(&ApiCredential) -> bool) -> ApiCredential {
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&ApiCredential) -> bool,
+    ) -> ApiCredential {
         let api = self.credentials();
         let check = &check;
         eventually(&format!("{name}: {what}"), WAIT, || {
@@ -220,7 +264,9 @@ impl Env {
         self.wait_for(name, "Ready=True at the current generation", |c| {
             condition(c, ConditionType::Ready).is_some_and(|(status, _, _)| status == "True")
                 && c.status.as_ref().and_then(|s| s.observed_generation) == c.metadata.generation
-                && c.status.as_ref().is_some_and(|s| s.rotation_in_progress.is_none())
+                && c.status
+                    .as_ref()
+                    .is_some_and(|s| s.rotation_in_progress.is_none())
         })
         .await
     }
@@ -235,9 +281,21 @@ impl Env {
 
     /// The credential ID and token in Secret `name` (the token is never printed).
     pub async fn secret_credential(&self, name: &str) -> (String, String) {
-        let secret = self.secrets().get(name).await.unwrap_or_else(|e| panic!("reading Secret {name}: {e}"));
+        let secret = self
+            .secrets()
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("reading Secret {name}: {e}"));
         let data = secret.data.expect("the Secret has data");
-        let text = |k: &str| String::from_utf8(data.get(k).unwrap_or_else(|| panic!("Secret {name} lacks key {k}")).0.clone()).unwrap();
+        let text = |k: &str| {
+            String::from_utf8(
+                data.get(k)
+                    .unwrap_or_else(|| panic!("Secret {name} lacks key {k}"))
+                    .0
+                    .clone(),
+            )
+            .unwrap()
+        };
         (text("credentialId"), text("authToken"))
     }
 
@@ -250,14 +308,23 @@ impl Env {
     pub async fn assert_token_works(&self, name: &str) -> (String, String) {
         let (id, token) = self.secret_credential(name).await;
         let status = self.token_status(&id, &token).await;
-        assert_eq!(status, 200, "the token in Secret {name} (credential {id}) must authenticate; got HTTP {status}");
+        assert_eq!(
+            status, 200,
+            "the token in Secret {name} (credential {id}) must authenticate; got HTTP {status}"
+        );
         (id, token)
     }
 
     /// Credentials in Control Hub (org-wide), as (id, label, owner, active).
     pub async fn controlhub_credentials(&self) -> Vec<(String, String, String, bool)> {
-        let path = format!("/security/rest/v1/organization/{}/api-user-credentials-for-org", self.emulator.org_id());
-        let (status, body) = self.emulator.admin_request(reqwest::Method::GET, &path, None).await;
+        let path = format!(
+            "/security/rest/v1/organization/{}/api-user-credentials-for-org",
+            self.emulator.org_id()
+        );
+        let (status, body) = self
+            .emulator
+            .admin_request(reqwest::Method::GET, &path, None)
+            .await;
         assert_eq!(status, 200, "listing the org's credentials: {body}");
         body.as_array()
             .expect("a JSON array")
@@ -276,7 +343,11 @@ impl Env {
     /// Credentials in Control Hub other than the admin's bootstrap credential.
     pub async fn managed_credentials(&self) -> Vec<(String, String, String, bool)> {
         let admin = self.emulator.admin().credential_id.clone();
-        self.controlhub_credentials().await.into_iter().filter(|c| c.0 != admin).collect()
+        self.controlhub_credentials()
+            .await
+            .into_iter()
+            .filter(|c| c.0 != admin)
+            .collect()
     }
 
     /// Events of the object, as "reason: message".
@@ -299,7 +370,8 @@ pub fn condition(c: &ApiCredential, type_: ConditionType) -> Option<(String, Str
 }
 
 async fn apply_json(ns: &TestNamespace, plural: &str, value: &serde_json::Value) {
-    let gvk = kube::core::GroupVersionKind::gvk("controlhub.dev", "v1alpha1", value["kind"].as_str().unwrap());
+    let gvk =
+        kube::core::GroupVersionKind::gvk("controlhub.dev", "v1alpha1", value["kind"].as_str().unwrap());
     let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, plural);
     let api: Api<kube::core::DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &ar);
     let name = value["metadata"]["name"].as_str().unwrap();
@@ -314,7 +386,9 @@ impl Operator {
     /// The value of `--<flag>=<value>` among the operator's arguments.
     pub fn arg(&self, flag: &str) -> Option<String> {
         let prefix = format!("--{flag}=");
-        self.args.iter().find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+        self.args
+            .iter()
+            .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
     }
 
     /// Sets `--<flag>=<value>`, replacing an earlier value; takes effect at the next (re)start.
@@ -326,7 +400,8 @@ impl Operator {
 
     /// The address the operator serves `/metrics` on.
     pub fn metrics_addr(&self) -> String {
-        self.arg("metrics-addr").expect("the operator is started with --metrics-addr")
+        self.arg("metrics-addr")
+            .expect("the operator is started with --metrics-addr")
     }
 }
 
@@ -334,16 +409,24 @@ impl Env {
     /// The operator's `/metrics` text (OpenMetrics).
     pub async fn scrape_metrics(&self) -> String {
         let url = format!("http://{}/metrics", self.operator.metrics_addr());
-        let response = reqwest::get(&url).await.unwrap_or_else(|e| panic!("scraping {url}: {e}"));
-        assert!(response.status().is_success(), "GET {url}: HTTP {}", response.status());
+        let response = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("scraping {url}: {e}"));
+        assert!(
+            response.status().is_success(),
+            "GET {url}: HTTP {}",
+            response.status()
+        );
         response.text().await.expect("the metrics body is text")
     }
 
     /// Waits until the operator wrote `file`: it stopped at a pause point.
     pub async fn wait_paused(&self, file: &std::path::Path) -> String {
-        eventually(&format!("the operator to stop at its pause point ({})", file.display()), WAIT, || async move {
-            std::fs::read_to_string(file).ok().filter(|s| !s.is_empty())
-        })
+        eventually(
+            &format!("the operator to stop at its pause point ({})", file.display()),
+            WAIT,
+            || async move { std::fs::read_to_string(file).ok().filter(|s| !s.is_empty()) },
+        )
         .await
     }
 
@@ -363,7 +446,11 @@ impl Env {
         }))
         .expect("a Secret");
         self.secrets()
-            .patch(name, &PatchParams::apply("e2e-user").force(), &Patch::Apply(&secret))
+            .patch(
+                name,
+                &PatchParams::apply("e2e-user").force(),
+                &Patch::Apply(&secret),
+            )
             .await
             .unwrap_or_else(|e| panic!("writing Secret {name}: {e}"));
     }
@@ -385,17 +472,28 @@ impl Env {
     }
 
     /// Waits until ControlHubConnection `name` has a Ready condition with `reason`.
-    pub async fn wait_connection_reason(&self, name: &str, reason: &str) -> controlhub_operator::api::ControlHubConnection {
+    pub async fn wait_connection_reason(
+        &self,
+        name: &str,
+        reason: &str,
+    ) -> controlhub_operator::api::ControlHubConnection {
         let api: Api<controlhub_operator::api::ControlHubConnection> = self.ns.api();
-        eventually(&format!("ControlHubConnection {name}: Ready reason {reason}"), WAIT, || {
-            let api = api.clone();
-            async move {
-                let c = api.get_opt(name).await.ok().flatten()?;
-                let status = c.status.as_ref()?;
-                let ready = status.conditions.iter().find(|x| x.type_ == ConditionType::Ready.as_str())?;
-                (ready.reason == reason).then_some(c)
-            }
-        })
+        eventually(
+            &format!("ControlHubConnection {name}: Ready reason {reason}"),
+            WAIT,
+            || {
+                let api = api.clone();
+                async move {
+                    let c = api.get_opt(name).await.ok().flatten()?;
+                    let status = c.status.as_ref()?;
+                    let ready = status
+                        .conditions
+                        .iter()
+                        .find(|x| x.type_ == ConditionType::Ready.as_str())?;
+                    (ready.reason == reason).then_some(c)
+                }
+            },
+        )
         .await
     }
 
@@ -421,39 +519,84 @@ impl Env {
 
 impl Env {
     fn credentials_path(&self) -> String {
-        format!("/security/rest/v1/organization/{}/api-user-credentials", self.emulator.org_id())
+        format!(
+            "/security/rest/v1/organization/{}/api-user-credentials",
+            self.emulator.org_id()
+        )
     }
 
     /// Creates a credential for the org admin through Control Hub's API, as a person would in the
     /// UI; returns its ID (the token is dropped).
     pub async fn create_in_controlhub(&self, label: &str) -> String {
-        let body = serde_json::json!({"label": label, "generateAuthToken": true, "active": true, "userId": null});
-        let (status, value) = self.emulator.admin_request(reqwest::Method::POST, &self.credentials_path(), Some(&body)).await;
-        assert_eq!(status, 200, "creating {label:?} in Control Hub: {:?}", value.get("ISSUES"));
-        value["componentId"].as_str().expect("the created credential has a componentId").to_string()
+        let body =
+            serde_json::json!({"label": label, "generateAuthToken": true, "active": true, "userId": null});
+        let (status, value) = self
+            .emulator
+            .admin_request(reqwest::Method::POST, &self.credentials_path(), Some(&body))
+            .await;
+        assert_eq!(
+            status,
+            200,
+            "creating {label:?} in Control Hub: {:?}",
+            value.get("ISSUES")
+        );
+        value["componentId"]
+            .as_str()
+            .expect("the created credential has a componentId")
+            .to_string()
     }
 
     /// Changes a credential by hand as the org admin (`POST …/api-user-credentials/{id}`): rename,
     /// (de)activate, or regenerate with `generateAuthToken: true` (the new token is dropped).
     pub async fn update_in_controlhub(&self, id: &str, body: serde_json::Value) {
         let path = format!("{}/{id}", self.credentials_path());
-        let (status, value) = self.emulator.admin_request(reqwest::Method::POST, &path, Some(&body)).await;
-        assert_eq!(status, 200, "updating credential {id} in Control Hub: {:?}", value.get("ISSUES"));
+        let (status, value) = self
+            .emulator
+            .admin_request(reqwest::Method::POST, &path, Some(&body))
+            .await;
+        assert_eq!(
+            status,
+            200,
+            "updating credential {id} in Control Hub: {:?}",
+            value.get("ISSUES")
+        );
     }
 
     /// Deletes a credential by hand as the org admin.
     pub async fn delete_in_controlhub(&self, id: &str) {
         let path = format!("{}/{id}", self.credentials_path());
-        let (status, value) = self.emulator.admin_request(reqwest::Method::DELETE, &path, None).await;
-        assert_eq!(status, 200, "deleting credential {id} in Control Hub: {:?}", value.get("ISSUES"));
+        let (status, value) = self
+            .emulator
+            .admin_request(reqwest::Method::DELETE, &path, None)
+            .await;
+        assert_eq!(
+            status,
+            200,
+            "deleting credential {id} in Control Hub: {:?}",
+            value.get("ISSUES")
+        );
     }
 
     /// A credential as Control Hub lists it org-wide (`authToken` is always null there), if it exists.
     pub async fn controlhub_credential(&self, id: &str) -> Option<serde_json::Value> {
-        let path = format!("/security/rest/v1/organization/{}/api-user-credentials-for-org", self.emulator.org_id());
-        let (status, body) = self.emulator.admin_request(reqwest::Method::GET, &path, None).await;
-        assert_eq!(status, 200, "listing the org's credentials: {:?}", body.get("ISSUES"));
-        body.as_array()?.iter().find(|c| c["componentId"].as_str() == Some(id)).cloned()
+        let path = format!(
+            "/security/rest/v1/organization/{}/api-user-credentials-for-org",
+            self.emulator.org_id()
+        );
+        let (status, body) = self
+            .emulator
+            .admin_request(reqwest::Method::GET, &path, None)
+            .await;
+        assert_eq!(
+            status,
+            200,
+            "listing the org's credentials: {:?}",
+            body.get("ISSUES")
+        );
+        body.as_array()?
+            .iter()
+            .find(|c| c["componentId"].as_str() == Some(id))
+            .cloned()
     }
 
     /// `GET currentUser` with a credential: the HTTP status and the principal it authenticates as.
@@ -490,9 +633,19 @@ impl Env {
     }
 
     /// The Ready and Stalled conditions' (status, reason, message), once Ready has `reason`.
-    pub async fn wait_blocked(&self, name: &str, reason: &str) -> ((String, String, String), Option<(String, String, String)>) {
+    pub async fn wait_blocked(
+        &self,
+        name: &str,
+        reason: &str,
+    ) -> ((String, String, String), Option<(String, String, String)>) {
         let cred = self.wait_reason(name, reason).await;
         let ready = condition(&cred, ConditionType::Ready).expect("a Ready condition");
         (ready, condition(&cred, ConditionType::Stalled))
     }
+}
+
+/// Server-side applies a namespaced controlhub.dev object (given as JSON) in namespace `ns`.
+pub async fn apply_in(ns: &TestNamespace, plural: &str, mut value: serde_json::Value) {
+    value["metadata"]["namespace"] = ns.name.clone().into();
+    apply_json(ns, plural, &value).await;
 }

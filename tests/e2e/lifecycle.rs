@@ -24,17 +24,32 @@ async fn a_new_credential_reaches_ready_with_a_working_token() {
     let status = cred.status.clone().unwrap();
     let (id, _) = env.assert_token_works("ci-bot").await;
     assert_eq!(status.credential_id.as_deref(), Some(id.as_str()));
-    assert_eq!(status.label.as_deref(), Some("CI bot"), "the pending label was finished");
-    assert_eq!(status.user_id.as_deref(), Some(env.emulator.admin().user_id.as_str()));
+    assert_eq!(
+        status.label.as_deref(),
+        Some("CI bot"),
+        "the pending label was finished"
+    );
+    assert_eq!(
+        status.user_id.as_deref(),
+        Some(env.emulator.admin().user_id.as_str())
+    );
     assert_eq!(status.active, Some(true));
     let managed = env.managed_credentials().await;
-    assert_eq!(managed.len(), 1, "exactly one credential was created: {managed:?}");
+    assert_eq!(
+        managed.len(),
+        1,
+        "exactly one credential was created: {managed:?}"
+    );
     assert_eq!(managed[0].1, "CI bot");
     let secret = env.secrets().get("ci-bot").await.unwrap();
     let owner = &secret.metadata.owner_references.unwrap()[0];
     assert_eq!(owner.kind, "ApiCredential");
     assert_eq!(owner.uid, cred.metadata.uid.unwrap());
-    assert_eq!(env.emulator.stats().await.count("createCredential", 200), 1, "one create call");
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        1,
+        "one create call"
+    );
 }
 
 /// Changing spec.name renames the credential in place: same ID, same working token.
@@ -44,11 +59,27 @@ async fn changing_the_name_renames_in_place() {
     env.apply(CI_BOT).await;
     env.wait_ready("ci-bot").await;
     let (id, token) = env.assert_token_works("ci-bot").await;
-    env.apply(&CI_BOT.replace("name: CI bot", "name: Release bot")).await;
-    env.wait_for("ci-bot", "label Release bot", |c| c.status.as_ref().and_then(|s| s.label.as_deref()) == Some("Release bot")).await;
+    env.apply(&CI_BOT.replace("name: CI bot", "name: Release bot"))
+        .await;
+    env.wait_for("ci-bot", "label Release bot", |c| {
+        c.status.as_ref().and_then(|s| s.label.as_deref()) == Some("Release bot")
+    })
+    .await;
     let managed = env.managed_credentials().await;
-    assert_eq!(managed, vec![(id.clone(), "Release bot".to_string(), env.emulator.admin().user_id.clone(), true)]);
-    assert_eq!(env.secret_credential("ci-bot").await, (id, token), "renaming keeps ID and token");
+    assert_eq!(
+        managed,
+        vec![(
+            id.clone(),
+            "Release bot".to_string(),
+            env.emulator.admin().user_id.clone(),
+            true
+        )]
+    );
+    assert_eq!(
+        env.secret_credential("ci-bot").await,
+        (id, token),
+        "renaming keeps ID and token"
+    );
 }
 
 /// spec.active=false deactivates (the token stops working, is kept); true activates again.
@@ -59,11 +90,25 @@ async fn active_false_deactivates_and_true_activates_again() {
     env.wait_ready("ci-bot").await;
     let (id, token) = env.assert_token_works("ci-bot").await;
     env.apply(&format!("{CI_BOT}  active: false\n")).await;
-    env.wait_for("ci-bot", "inactive", |c| c.status.as_ref().and_then(|s| s.active) == Some(false)).await;
-    assert_eq!(env.token_status(&id, &token).await, 401, "a deactivated credential's token fails");
+    env.wait_for("ci-bot", "inactive", |c| {
+        c.status.as_ref().and_then(|s| s.active) == Some(false)
+    })
+    .await;
+    assert_eq!(
+        env.token_status(&id, &token).await,
+        401,
+        "a deactivated credential's token fails"
+    );
     env.apply(CI_BOT).await;
-    env.wait_for("ci-bot", "active", |c| c.status.as_ref().and_then(|s| s.active) == Some(true)).await;
-    assert_eq!(env.token_status(&id, &token).await, 200, "the same token works again");
+    env.wait_for("ci-bot", "active", |c| {
+        c.status.as_ref().and_then(|s| s.active) == Some(true)
+    })
+    .await;
+    assert_eq!(
+        env.token_status(&id, &token).await,
+        200,
+        "the same token works again"
+    );
 }
 
 /// A new value of the rotate annotation regenerates once: same ID, new token, old one fails; the
@@ -81,13 +126,24 @@ async fn the_rotate_annotation_regenerates_once_per_value() {
     .await;
     let (new_id, new) = env.assert_token_works("ci-bot").await;
     assert_eq!(new_id, id, "Regenerate keeps the credential ID");
-    assert_ne!(new, old, "a new token was issued");
-    assert_eq!(env.token_status(&id, &old).await, 401, "the old token stopped working");
+    assert!(new != old, "a new token was issued");
+    assert_eq!(
+        env.token_status(&id, &old).await,
+        401,
+        "the old token stopped working"
+    );
     let regenerations = env.emulator.stats().await.count("updateCredential", 200);
     env.annotate("ci-bot", ROTATE_ANNOTATION, "2026-11-25").await;
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    assert_eq!(env.secret_credential("ci-bot").await.1, new, "the same value again does not rotate");
-    assert!(env.emulator.stats().await.count("updateCredential", 200) <= regenerations, "no further update calls");
+    assert_eq!(
+        env.secret_credential("ci-bot").await.1,
+        new,
+        "the same value again does not rotate"
+    );
+    assert!(
+        env.emulator.stats().await.count("updateCredential", 200) <= regenerations,
+        "no further update calls"
+    );
 }
 
 /// Deleting the ApiCredential deletes the credential in Control Hub (deletionPolicy Delete) and
@@ -100,6 +156,9 @@ async fn deleting_the_resource_deletes_the_credential() {
     let (id, token) = env.assert_token_works("ci-bot").await;
     env.delete("ci-bot").await;
     env.wait_gone("ci-bot").await;
-    assert!(env.managed_credentials().await.is_empty(), "the credential is gone from Control Hub");
+    assert!(
+        env.managed_credentials().await.is_empty(),
+        "the credential is gone from Control Hub"
+    );
     assert_eq!(env.token_status(&id, &token).await, 401);
 }

@@ -5,7 +5,9 @@ use crate::env::{Env, condition};
 use controlhub_operator::api::ConditionType;
 
 fn named(name: &str) -> String {
-    format!("apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: {name}\nspec: {{}}\n")
+    format!(
+        "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: {name}\nspec: {{}}\n"
+    )
 }
 
 /// With the owner at 10 credentials (the bootstrap one, one ApiCredential, 8 made by hand), the
@@ -20,25 +22,49 @@ async fn the_eleventh_credential_waits_for_a_free_slot() {
         env.create_in_controlhub(&format!("made by hand {i}")).await;
     }
     let admin = env.emulator.admin().user_id.clone();
-    assert_eq!(env.controlhub_credentials().await.iter().filter(|c| c.2 == admin).count(), 10);
+    assert_eq!(
+        env.controlhub_credentials()
+            .await
+            .iter()
+            .filter(|c| c.2 == admin)
+            .count(),
+        10
+    );
     let creates = env.emulator.stats().await.count("createCredential", 200);
 
     env.apply(&named("second")).await;
     let (ready, stalled) = env.wait_blocked("second", "QuotaExceeded").await;
     assert_eq!(ready.0, "False");
-    assert!(ready.2.contains(&admin) && ready.2.contains("10 of 10"), "the message names owner and count: {}", ready.2);
+    assert!(
+        ready.2.contains(&admin) && ready.2.contains("10 of 10"),
+        "the message names owner and count: {}",
+        ready.2
+    );
     let stalled = stalled.expect("a Stalled condition");
-    assert_eq!((stalled.0.as_str(), stalled.1.as_str()), ("True", "QuotaExceeded"));
+    assert_eq!(
+        (stalled.0.as_str(), stalled.1.as_str()),
+        ("True", "QuotaExceeded")
+    );
     let (type_, note) = env.wait_event("second", "QuotaExceeded").await;
     assert_eq!(type_, "Warning");
     assert!(note.contains(&admin), "{note}");
-    assert_eq!(env.emulator.stats().await.count("createCredential", 200), creates, "nothing was created");
-    assert!(env.secrets().get_opt("second").await.unwrap().is_none(), "no Secret for a credential that does not exist");
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        creates,
+        "nothing was created"
+    );
+    assert!(
+        env.secrets().get_opt("second").await.unwrap().is_none(),
+        "no Secret for a credential that does not exist"
+    );
 
     env.delete("first").await;
     env.wait_gone("first").await;
     let cred = env.wait_ready("second").await;
     env.assert_token_works("second").await;
     let stalled = condition(&cred, ConditionType::Stalled);
-    assert!(stalled.as_ref().is_none_or(|s| s.0 != "True"), "no longer stalled: {stalled:?}");
+    assert!(
+        stalled.as_ref().is_none_or(|s| s.0 != "True"),
+        "no longer stalled: {stalled:?}"
+    );
 }

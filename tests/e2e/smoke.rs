@@ -6,9 +6,9 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::ResourceExt;
 
 use crate::support::{TestNamespace, eventually, plane};
 
@@ -31,14 +31,20 @@ async fn server_reports_the_version_we_built() {
     let go_mod = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tools/k8s/go.mod")).unwrap();
     let pinned = go_mod
         .lines()
-        .find_map(|l| l.trim().strip_prefix("require k8s.io/kubernetes ").map(str::trim))
-        .or_else(|| go_mod.lines().find_map(|l| l.trim().strip_prefix("k8s.io/kubernetes ").map(str::trim)))
-        .expect("tools/k8s/go.mod pins k8s.io/kubernetes")
-        .to_string();
+        .find_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("require k8s.io/kubernetes ").or_else(|| l.strip_prefix("k8s.io/kubernetes "))?;
+            rest.split_whitespace().next().map(str::to_string)
+        })
+        .expect("tools/k8s/go.mod pins k8s.io/kubernetes");
     let client = plane().client().await;
     let info = client.apiserver_version().await.expect("GET /version");
     assert_eq!(info.git_version, pinned, "apiserver /version");
-    assert_eq!(plane().version, pinned, "kubectl version reports the server version");
+    assert_eq!(
+        plane().version,
+        pinned,
+        "kubectl version reports the server version"
+    );
 }
 
 /// Deleting an owner makes kube-controller-manager's garbage collector delete its dependents, for a
@@ -53,14 +59,21 @@ async fn garbage_collector_deletes_a_secret_owned_by_a_custom_object() {
         Err(kube::Error::Api(e)) if e.code == 409 => {}
         Err(e) => panic!("creating the Widget CRD: {e}"),
     }
-    eventually("the Widget CRD to be Established", Duration::from_secs(30), || {
-        let crds = crds.clone();
-        async move {
-            let crd = crds.get("widgets.smoke.controlhub.dev").await.ok()?;
-            let conds = crd.status?.conditions?;
-            conds.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
-        }
-    })
+    eventually(
+        "the Widget CRD to be Established",
+        Duration::from_secs(30),
+        || {
+            let crds = crds.clone();
+            async move {
+                let crd = crds.get("widgets.smoke.controlhub.dev").await.ok()?;
+                let conds = crd.status?.conditions?;
+                conds
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            }
+        },
+    )
     .await;
 
     let gvk = GroupVersionKind::gvk("smoke.controlhub.dev", "v1", "Widget");
@@ -68,7 +81,10 @@ async fn garbage_collector_deletes_a_secret_owned_by_a_custom_object() {
     let widgets: Api<DynamicObject> = Api::namespaced_with(ns.client.clone(), &ns.name, &ar);
     let mut widget = DynamicObject::new("owner", &ar);
     widget.data = serde_json::json!({"spec": {"size": 1}});
-    let widget = widgets.create(&PostParams::default(), &widget).await.expect("creating a Widget");
+    let widget = widgets
+        .create(&PostParams::default(), &widget)
+        .await
+        .expect("creating a Widget");
 
     let secrets: Api<Secret> = ns.api();
     let secret = Secret {
@@ -86,14 +102,24 @@ async fn garbage_collector_deletes_a_secret_owned_by_a_custom_object() {
         string_data: Some([("k".to_string(), "v".to_string())].into()),
         ..Default::default()
     };
-    secrets.create(&PostParams::default(), &secret).await.expect("creating the dependent Secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("creating the dependent Secret");
 
-    widgets.delete("owner", &DeleteParams::background()).await.expect("deleting the owner");
+    widgets
+        .delete("owner", &DeleteParams::background())
+        .await
+        .expect("deleting the owner");
     // The GC re-discovers new resource types every 30 s, so allow for that.
-    eventually("the dependent Secret to be garbage-collected", Duration::from_secs(120), || {
-        let secrets = secrets.clone();
-        async move { matches!(secrets.get_opt("dependent").await, Ok(None)).then_some(()) }
-    })
+    eventually(
+        "the dependent Secret to be garbage-collected",
+        Duration::from_secs(120),
+        || {
+            let secrets = secrets.clone();
+            async move { matches!(secrets.get_opt("dependent").await, Ok(None)).then_some(()) }
+        },
+    )
     .await;
 }
 
@@ -114,7 +140,10 @@ async fn rbac_denies_a_service_account_without_a_role() {
         other => panic!("expected a 403 from the API server, got {other}"),
     }
     // The admin may.
-    ns.api::<Secret>().list(&ListParams::default()).await.expect("admin lists Secrets");
+    ns.api::<Secret>()
+        .list(&ListParams::default())
+        .await
+        .expect("admin lists Secrets");
 }
 
 /// kube-controller-manager's namespace controller finishes namespace deletion (no namespace stays
@@ -124,12 +153,18 @@ async fn namespace_controller_finishes_namespace_deletion() {
     let ns = TestNamespace::create("smoke-ns").await;
     let secrets: Api<Secret> = ns.api();
     let secret = Secret {
-        metadata: kube::api::ObjectMeta { name: Some("content".into()), ..Default::default() },
+        metadata: kube::api::ObjectMeta {
+            name: Some("content".into()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     secrets.create(&PostParams::default(), &secret).await.unwrap();
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(ns.client.clone());
-    namespaces.delete(&ns.name, &DeleteParams::default()).await.unwrap();
+    namespaces
+        .delete(&ns.name, &DeleteParams::default())
+        .await
+        .unwrap();
     eventually("the namespace to be gone", Duration::from_secs(60), || {
         let namespaces = namespaces.clone();
         let name = ns.name.clone();

@@ -1,0 +1,239 @@
+//! One scenario's world: a namespace on the benchmark's control plane, its own Control Hub
+//! emulator, a ControlHubConnection to it (org admin, any user allowed, the scenario's limits), and
+//! the operator process. Helpers create service accounts, apply ApiCredentials many at a time,
+//! and count how many are Ready.
+//!
+//! Must be used from the main thread's future (the emulator and operator are child processes that
+//! die with the thread that spawned them). Never prints a token.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use controlhub_operator::api::{ApiCredential, ConditionType};
+use controlhub_testkit::emulator::Emulator;
+use controlhub_testkit::process::workspace_root;
+use futures::{StreamExt, stream};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+
+use crate::BenchResult;
+use crate::process::{Operator, OperatorArgs};
+
+/// Name of the ControlHubConnection in every lab.
+pub const CONNECTION: &str = "controlhub";
+/// Field manager of the benchmark's applies (the "user").
+const MANAGER: &str = "bench-user";
+
+/// Control Hub limits of the lab's connection.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_concurrent_requests: u32,
+    pub requests_per_second: f64,
+    pub burst: u32,
+}
+
+/// What the benchmark needs from its control plane.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    pub kubeconfig: PathBuf,
+    pub operator_bin: PathBuf,
+    pub emulator_bin: PathBuf,
+}
+
+/// One scenario's namespace, emulator and operator.
+pub struct Lab {
+    pub namespace: String,
+    pub emulator: Emulator,
+    pub operator: Option<Operator>,
+    cluster: Cluster,
+    log_dir: PathBuf,
+}
+
+impl Lab {
+    /// Creates the namespace, starts an emulator and applies the connection with `limits`.
+    pub async fn start(cluster: &Cluster, name: &str, limits: Limits) -> BenchResult<Lab> {
+        let namespace = format!("bench-{name}-{:06x}", rand::random::<u32>() & 0xff_ffff);
+        let ns = Namespace {
+            metadata: kube::api::ObjectMeta {
+                name: Some(namespace.clone()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        Api::<Namespace>::all(cluster.client.clone())
+            .create(&PostParams::default(), &ns)
+            .await?;
+        let emulator = Emulator::try_start(Emulator::options().binary(&cluster.emulator_bin))?;
+        let log_dir = workspace_root()
+            .join("target/bench-logs/operator")
+            .join(&namespace);
+        std::fs::create_dir_all(&log_dir)?;
+        let lab = Lab {
+            namespace,
+            emulator,
+            operator: None,
+            cluster: cluster.clone(),
+            log_dir,
+        };
+        lab.apply_connection(limits).await?;
+        Ok(lab)
+    }
+
+    async fn apply_connection(&self, limits: Limits) -> BenchResult<()> {
+        let admin = self.emulator.admin();
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "controlhub-admin", "namespace": self.namespace},
+            "stringData": {"credentialId": admin.credential_id, "authToken": admin.auth_token}
+        }))?;
+        self.api::<Secret>()
+            .create(&PostParams::default(), &secret)
+            .await?;
+        let connection = serde_json::json!({
+            "apiVersion": "controlhub.dev/v1alpha1",
+            "kind": "ControlHubConnection",
+            "metadata": {"name": CONNECTION, "namespace": self.namespace},
+            "spec": {
+                "url": self.emulator.url(),
+                "credentialsSecretRef": {"name": "controlhub-admin"},
+                "allowedUserIds": ["*"],
+                "maxConcurrentRequests": limits.max_concurrent_requests,
+                "rateLimit": {"requestsPerSecond": limits.requests_per_second, "burst": limits.burst}
+            }
+        });
+        let gvk = GroupVersionKind::gvk("controlhub.dev", "v1alpha1", "ControlHubConnection");
+        let resource = ApiResource::from_gvk_with_plural(&gvk, "controlhubconnections");
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(self.cluster.client.clone(), &self.namespace, &resource);
+        api.patch(
+            CONNECTION,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&connection),
+        )
+        .await?;
+        Ok(())
+    }
+
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        <K as kube::Resource>::DynamicType: Default,
+    {
+        Api::namespaced(self.cluster.client.clone(), &self.namespace)
+    }
+
+    /// Creates `count` service accounts in the emulator; returns their user IDs.
+    pub async fn create_service_accounts(&self, count: usize) -> Vec<String> {
+        let mut users = Vec::with_capacity(count);
+        for n in 0..count {
+            let name = format!("bench-sa-{n}");
+            users.push(
+                self.emulator
+                    .create_user(&format!("{name}@example.com"), &name, &[], true)
+                    .await,
+            );
+        }
+        users
+    }
+
+    /// Starts the operator (killing a previous one) and waits for its caches to sync.
+    pub async fn start_operator(&mut self, args: &OperatorArgs) -> BenchResult<Duration> {
+        if let Some(old) = self.operator.take() {
+            old.kill();
+        }
+        let log = self.log_dir.join("operator.log");
+        let operator = self.operator.insert(Operator::spawn(
+            &self.cluster.operator_bin,
+            &self.cluster.kubeconfig,
+            args,
+            log,
+        )?);
+        operator.wait_ready(Duration::from_secs(60)).await
+    }
+
+    /// Where the operator logs.
+    pub fn log_dir(&self) -> &Path {
+        &self.log_dir
+    }
+
+    /// Server-side applies one ApiCredential named `name`, owned by `user` (the connection's own
+    /// user when `None`).
+    pub async fn apply_credential(&self, name: &str, user: Option<&str>) -> BenchResult<()> {
+        let mut spec =
+            serde_json::json!({"connectionRef": {"kind": "ControlHubConnection", "name": CONNECTION}});
+        if let Some(user) = user {
+            spec["userId"] = user.into();
+        }
+        let body = serde_json::json!({
+            "apiVersion": "controlhub.dev/v1alpha1",
+            "kind": "ApiCredential",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        });
+        self.api::<ApiCredential>()
+            .patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
+            .await?;
+        Ok(())
+    }
+
+    /// Applies every `(name, user)` with `parallel` applies in flight; returns the time it took and
+    /// how many failed.
+    pub async fn apply_many(&self, items: Vec<(String, String)>, parallel: usize) -> (Duration, usize) {
+        let started = Instant::now();
+        let failures = stream::iter(items)
+            .map(|(name, user)| async move { self.apply_credential(&name, Some(&user)).await.is_err() })
+            .buffer_unordered(parallel)
+            .filter(|failed| futures::future::ready(*failed))
+            .count()
+            .await;
+        (started.elapsed(), failures)
+    }
+
+    /// How many ApiCredentials exist, and how many of them are Ready at their generation.
+    pub async fn ready_count(&self) -> BenchResult<(usize, usize)> {
+        let list = self
+            .api::<ApiCredential>()
+            .list(&ListParams::default().match_any())
+            .await?;
+        let ready = list.items.iter().filter(|c| is_ready(c)).count();
+        Ok((list.items.len(), ready))
+    }
+
+    /// Polls every `poll` until `expected` ApiCredentials are Ready; the time it took, or `None`
+    /// (with the last count) after `timeout`.
+    pub async fn wait_all_ready(
+        &self,
+        expected: usize,
+        timeout: Duration,
+        poll: Duration,
+    ) -> (Option<Duration>, usize) {
+        let started = Instant::now();
+        let mut last = 0;
+        while started.elapsed() < timeout {
+            if let Ok((_, ready)) = self.ready_count().await {
+                last = ready;
+                if ready >= expected {
+                    return (Some(started.elapsed()), ready);
+                }
+            }
+            tokio::time::sleep(poll).await;
+        }
+        (None, last)
+    }
+}
+
+/// Ready=True for the current generation with no rotation under way (as the e2e tests wait).
+pub fn is_ready(c: &ApiCredential) -> bool {
+    let Some(status) = c.status.as_ref() else {
+        return false;
+    };
+    let ready = status
+        .conditions
+        .iter()
+        .any(|x| x.type_ == ConditionType::Ready.as_str() && x.status == "True");
+    ready && status.observed_generation == c.metadata.generation && status.rotation_in_progress.is_none()
+}

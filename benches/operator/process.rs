@@ -1,0 +1,114 @@
+//! The operator under measurement, as a child process of the benchmark: the release binary,
+//! watching one namespace, with the intervals and concurrency a scenario asks for.
+//!
+//! Owns spawning, readiness (`/readyz`), killing and reading its memory from `/proc`. Must be
+//! spawned from the main thread (children die with the thread that spawned them); it never
+//! touches Kubernetes or Control Hub itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use controlhub_testkit::process::{self, Child, Output};
+
+use crate::BenchResult;
+
+/// How a scenario runs the operator.
+#[derive(Debug, Clone)]
+pub struct OperatorArgs {
+    pub namespace: String,
+    /// `--concurrency`: ApiCredentials reconciled at once.
+    pub concurrency: u16,
+    pub drift_check_interval: Duration,
+    pub token_check_interval: Duration,
+}
+
+/// A running operator.
+pub struct Operator {
+    child: Child,
+    health_port: u16,
+}
+
+/// Resident memory of a process, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// `VmRSS`: resident now.
+    pub rss_kib: u64,
+    /// `VmHWM`: the most ever resident.
+    pub peak_kib: u64,
+}
+
+impl Operator {
+    /// Starts `binary` with `args`, logging to `log`.
+    pub fn spawn(binary: &Path, kubeconfig: &Path, args: &OperatorArgs, log: PathBuf) -> BenchResult<Self> {
+        let health_port = process::free_port();
+        let mut cmd = Command::new(binary);
+        cmd.args([
+            "run".to_string(),
+            "--leader-election=false".to_string(),
+            format!("--watch-namespace={}", args.namespace),
+            format!("--metrics-addr=127.0.0.1:{}", process::free_port()),
+            format!("--health-addr=127.0.0.1:{health_port}"),
+            format!(
+                "--drift-check-interval={}",
+                humantime::format_duration(args.drift_check_interval)
+            ),
+            format!(
+                "--token-check-interval={}",
+                humantime::format_duration(args.token_check_interval)
+            ),
+            format!("--concurrency={}", args.concurrency),
+        ])
+        .env("KUBECONFIG", kubeconfig)
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn,controlhub_operator=info".into()),
+        );
+        let child = process::spawn("controlhub-operator", cmd, Output::Log(log))?;
+        Ok(Operator { child, health_port })
+    }
+
+    /// Waits until `/readyz` answers 200 (caches synced), or `timeout`.
+    pub async fn wait_ready(&mut self, timeout: Duration) -> BenchResult<Duration> {
+        let started = Instant::now();
+        let url = format!("http://127.0.0.1:{}/readyz", self.health_port);
+        let http = reqwest::Client::new();
+        while started.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait() {
+                return Err(format!("the operator exited ({status}):\n{}", self.child.log_tail(20)).into());
+            }
+            if let Ok(response) = http.get(&url).send().await
+                && response.status().is_success()
+            {
+                return Ok(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(format!(
+            "the operator was not ready within {timeout:?}:\n{}",
+            self.child.log_tail(20)
+        )
+        .into())
+    }
+
+    /// The operator's memory now.
+    pub fn memory(&self) -> BenchResult<Memory> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))?;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .ok_or_else(|| format!("/proc status has no {name}"))
+        };
+        Ok(Memory {
+            rss_kib: field("VmRSS:")?,
+            peak_kib: field("VmHWM:")?,
+        })
+    }
+
+    /// Stops the operator at once (SIGKILL).
+    pub fn kill(mut self) {
+        self.child.kill();
+    }
+}

@@ -1,0 +1,195 @@
+//! Figures 2–4 at 1,000 ApiCredentials: time until all are Ready with a slow Control Hub, the
+//! Control Hub calls per credential at creation and per resync in steady state (token checks off,
+//! then on), and the operator's memory.
+//!
+//! 100 service accounts own 10 ApiCredentials each (Control Hub's default limit of 10). The
+//! emulator answers every Control Hub call after 50 ms. The connection allows 32 requests in flight
+//! and 1,000 requests/s (burst 1,000), so the rate limit does not dominate; the operator reconciles
+//! 64 ApiCredentials at once (twice the Control Hub concurrency: each reconcile spends part of its
+//! time on the Kubernetes API). Drift checks every 10 s.
+
+use std::time::Duration;
+
+use controlhub_testkit::emulator::{Faults, Stats};
+
+use crate::BenchResult;
+use crate::lab::{Cluster, Lab, Limits};
+use crate::process::OperatorArgs;
+use crate::table::{Table, mib, secs};
+
+const OWNERS: usize = 100;
+const PER_OWNER: usize = 10;
+const LATENCY: Duration = Duration::from_millis(50);
+const CONCURRENT_REQUESTS: u32 = 32;
+const RECONCILES: u16 = 64;
+const APPLIES_IN_FLIGHT: usize = 32;
+const DRIFT: Duration = Duration::from_secs(10);
+const PERIODS: u32 = 2;
+const WAIT_READY: Duration = Duration::from_secs(240);
+const MEMORY_TARGET_KIB: u64 = 64 * 1024;
+
+/// Control Hub operations that change something.
+const WRITES: [&str; 3] = ["createCredential", "updateCredential", "deleteCredential"];
+const LISTS: [&str; 2] = ["listCredentials", "listOrgCredentials"];
+
+pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
+    let limits = Limits {
+        max_concurrent_requests: CONCURRENT_REQUESTS,
+        requests_per_second: 1000.0,
+        burst: 1000,
+    };
+    let mut lab = Lab::start(cluster, "scale", limits).await?;
+    let owners = lab.create_service_accounts(OWNERS).await;
+    lab.emulator
+        .set_faults(&Faults {
+            latency_ms: millis(LATENCY),
+            ..Faults::default()
+        })
+        .await;
+    let mut args = OperatorArgs {
+        namespace: lab.namespace.clone(),
+        concurrency: RECONCILES,
+        drift_check_interval: DRIFT,
+        token_check_interval: Duration::from_secs(3600),
+    };
+    lab.start_operator(&args).await?;
+    lab.emulator.reset_stats().await;
+
+    // 2. Time until all are Ready, from the first apply.
+    let count = OWNERS * PER_OWNER;
+    let items: Vec<(String, String)> = (0..count)
+        .map(|n| (format!("scale-{n}"), owners[n % OWNERS].clone()))
+        .collect();
+    let applying = lab.apply_many(items, APPLIES_IN_FLIGHT);
+    let waiting = lab.wait_all_ready(count, WAIT_READY, Duration::from_millis(100));
+    let ((applied_in, failed), (all_ready, ready)) = tokio::join!(applying, waiting);
+    let creation = lab.emulator.stats().await;
+    let ideal = LATENCY.mul_f64(count as f64 / f64::from(CONCURRENT_REQUESTS));
+    let target = ideal.mul_f64(1.5);
+    let calls: u64 = creation
+        .operations
+        .values()
+        .flat_map(|by_status| by_status.values())
+        .sum();
+    table.info(
+        format!("2. applying {count} ApiCredentials ({APPLIES_IN_FLIGHT} at a time; {failed} failed)"),
+        secs(applied_in),
+    );
+    match all_ready {
+        Some(took) => table.target(
+            format!("2. first apply → {count} Ready (50 ms Control Hub, {CONCURRENT_REQUESTS} in flight)"),
+            secs(took),
+            format!(
+                "≤ {} (1.5 × {count} × 50 ms ÷ {CONCURRENT_REQUESTS})",
+                secs(target)
+            ),
+            took <= target,
+        ),
+        None => table.target(
+            format!("2. first apply → {count} Ready"),
+            format!("{ready} Ready after {}", secs(WAIT_READY)),
+            format!("≤ {}", secs(target)),
+            false,
+        ),
+    }
+    table.info(
+        format!("2. floor for the {calls} Control Hub calls made (× 50 ms ÷ {CONCURRENT_REQUESTS})"),
+        secs(LATENCY.mul_f64(calls as f64 / f64::from(CONCURRENT_REQUESTS))),
+    );
+    report_creation_calls(table, &creation, count);
+
+    // 3. Steady state, token checks off: let creation's resyncs pass, then count two periods.
+    tokio::time::sleep(DRIFT / 2).await;
+    let quiet = steady_state(&lab).await;
+    report_steady(table, "token checks off", &quiet, count);
+    // 4. Memory at 1,000, after Ready and resyncs.
+    if let Some(op) = &lab.operator {
+        let m = op.memory()?;
+        table.target(
+            format!("4. operator RSS at {count} (after Ready and resyncs)"),
+            mib(m.rss_kib),
+            "≤ 64 MiB (at 10,000)",
+            m.rss_kib <= MEMORY_TARGET_KIB,
+        );
+        table.info(
+            format!("4. operator peak RSS (VmHWM) at {count}"),
+            mib(m.peak_kib),
+        );
+    }
+
+    // 3. Steady state with token checks every period: restart, let the start-up pass finish.
+    args.token_check_interval = DRIFT;
+    lab.start_operator(&args).await?;
+    tokio::time::sleep(DRIFT + DRIFT / 5).await;
+    let checked = steady_state(&lab).await;
+    report_steady(table, "token checks every 10 s", &checked, count);
+    table.info(
+        "3. token checks (currentUser) per credential per period",
+        format!(
+            "{:.2}",
+            checked.total("currentUser") as f64 / count as f64 / f64::from(PERIODS)
+        ),
+    );
+    if let Some(op) = lab.operator.take() {
+        op.kill();
+    }
+    Ok(())
+}
+
+/// Control Hub calls during `PERIODS` drift periods.
+async fn steady_state(lab: &Lab) -> Stats {
+    lab.emulator.reset_stats().await;
+    tokio::time::sleep(DRIFT * PERIODS).await;
+    lab.emulator.stats().await
+}
+
+fn report_creation_calls(table: &mut Table, stats: &Stats, count: usize) {
+    let per = |op: &str| stats.total(op) as f64 / count as f64;
+    table.target(
+        "3. creation: createCredential per credential",
+        format!("{:.3}", per("createCredential")),
+        "exactly 1",
+        stats.total("createCredential") == count as u64,
+    );
+    table.info(
+        "3. creation: updateCredential (rename from the pending label) per credential",
+        format!("{:.3}", per("updateCredential")),
+    );
+    table.info(
+        "3. creation: list calls per owner",
+        format!(
+            "{:.2}",
+            LISTS.iter().map(|op| stats.total(op)).sum::<u64>() as f64 / OWNERS as f64
+        ),
+    );
+    table.info(
+        "3. creation: currentUser calls",
+        stats.total("currentUser").to_string(),
+    );
+    table.info(
+        "3. creation: deleteCredential calls",
+        stats.total("deleteCredential").to_string(),
+    );
+}
+
+fn report_steady(table: &mut Table, mode: &str, stats: &Stats, count: usize) {
+    let writes: u64 = WRITES.iter().map(|op| stats.total(op)).sum();
+    let lists: u64 = LISTS.iter().map(|op| stats.total(op)).sum();
+    let per_owner = lists as f64 / OWNERS as f64 / f64::from(PERIODS);
+    table.target(
+        format!("3. steady ({mode}, {count}): Control Hub writes in {PERIODS} periods"),
+        writes.to_string(),
+        "0",
+        writes == 0,
+    );
+    table.target(
+        format!("3. steady ({mode}): list calls per owner per period"),
+        format!("{per_owner:.2}"),
+        "≤ 1",
+        per_owner <= 1.0,
+    );
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,150 @@
+//! User stories of deleting an ApiCredential: `deletionPolicy` Deactivate and Retain are applied
+//! in Control Hub; a credential already gone, or a connection that is gone, never blocks the
+//! deletion; a replaced credential still in its grace period is deleted too.
+
+use controlhub_operator::api::ROTATE_ANNOTATION;
+use kube::api::{Api, DeleteParams};
+
+use crate::env::{CONNECTION, Env};
+
+fn with_policy(policy: &str) -> String {
+    format!(
+        "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: ci-bot\nspec:\n  name: CI bot\n  deletionPolicy: {policy}\n"
+    )
+}
+
+/// `deletionPolicy: Deactivate`: after the ApiCredential is gone the credential still exists in
+/// Control Hub, deactivated, and its token no longer works.
+#[tokio::test]
+async fn deactivate_leaves_the_credential_deactivated() {
+    let env = Env::start("del-deactivate").await;
+    env.apply(&with_policy("Deactivate")).await;
+    env.wait_ready("ci-bot").await;
+    let (id, token) = env.assert_token_works("ci-bot").await;
+    env.delete("ci-bot").await;
+    env.wait_gone("ci-bot").await;
+    let left = env
+        .controlhub_credential(&id)
+        .await
+        .expect("the credential is kept");
+    assert_eq!(left["active"], serde_json::json!(false), "and deactivated");
+    assert_eq!(left["label"], serde_json::json!("CI bot"));
+    assert_eq!(env.token_status(&id, &token).await, 401);
+    assert!(env.wait_event("ci-bot", "Deactivated").await.1.contains(&id));
+}
+
+/// `deletionPolicy: Retain`: the credential stays active and its token keeps working.
+#[tokio::test]
+async fn retain_leaves_the_credential_active_and_working() {
+    let env = Env::start("del-retain").await;
+    env.apply(&with_policy("Retain")).await;
+    env.wait_ready("ci-bot").await;
+    let (id, token) = env.assert_token_works("ci-bot").await;
+    env.delete("ci-bot").await;
+    env.wait_gone("ci-bot").await;
+    let left = env
+        .controlhub_credential(&id)
+        .await
+        .expect("the credential is kept");
+    assert_eq!(left["active"], serde_json::json!(true));
+    assert_eq!(env.token_status(&id, &token).await, 200, "its token still works");
+    assert_eq!(
+        env.emulator.stats().await.total("deleteCredential"),
+        0,
+        "nothing was deleted"
+    );
+}
+
+/// A credential already deleted in Control Hub does not block deleting the ApiCredential (and is
+/// not recreated on the way out). The operator is stopped meanwhile so that it sees both at once.
+#[tokio::test]
+async fn a_credential_already_deleted_in_control_hub_does_not_block_deletion() {
+    let mut env = Env::start("del-gone").await;
+    env.apply(&with_policy("Delete")).await;
+    env.wait_ready("ci-bot").await;
+    let (id, _) = env.assert_token_works("ci-bot").await;
+    env.operator.kill();
+    env.delete_in_controlhub(&id).await;
+    env.delete("ci-bot").await;
+    env.operator.restart_with(&[]);
+    env.wait_gone("ci-bot").await;
+    assert!(
+        env.managed_credentials().await.is_empty(),
+        "nothing was recreated"
+    );
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        1,
+        "only the original create"
+    );
+}
+
+/// Deleting while the connection is gone does not hang: the finalizer is released with a Warning
+/// Event `CleanupSkipped` naming the credential left in Control Hub.
+#[tokio::test]
+async fn deleting_without_a_connection_does_not_hang() {
+    let env = Env::start("del-noconn").await;
+    env.apply(&with_policy("Delete")).await;
+    env.wait_ready("ci-bot").await;
+    let (id, _) = env.assert_token_works("ci-bot").await;
+
+    let gvk = kube::core::GroupVersionKind::gvk("controlhub.dev", "v1alpha1", "ControlHubConnection");
+    let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, "controlhubconnections");
+    let connections: Api<kube::core::DynamicObject> =
+        Api::namespaced_with(env.ns.client.clone(), &env.ns.name, &ar);
+    connections
+        .delete(CONNECTION, &DeleteParams::default())
+        .await
+        .unwrap();
+    env.wait_reason("ci-bot", "ConnectionNotFound").await;
+
+    env.delete("ci-bot").await;
+    env.wait_gone("ci-bot").await;
+    let (type_, note) = env.wait_event("ci-bot", "CleanupSkipped").await;
+    assert_eq!(type_, "Warning");
+    assert!(
+        note.contains(&id),
+        "the Event names the credential left behind: {note}"
+    );
+    assert!(
+        env.controlhub_credential(&id).await.is_some(),
+        "it was left in Control Hub, as the Event says"
+    );
+}
+
+/// A credential replaced by a rotation and still in its grace period is deleted together with
+/// the current one.
+#[tokio::test]
+async fn a_replaced_credential_in_its_grace_period_is_deleted_too() {
+    let env = Env::start("del-grace").await;
+    env.apply(&format!(
+        "{}  rotation:\n    interval: 720h\n    strategy: Replace\n    gracePeriod: 1h\n",
+        with_policy("Delete")
+    ))
+    .await;
+    env.wait_ready("ci-bot").await;
+    let (old_id, old_token) = env.assert_token_works("ci-bot").await;
+    env.annotate("ci-bot", ROTATE_ANNOTATION, "replace-1").await;
+    env.wait_for("ci-bot", "the old credential in its grace period", |c| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.previous_credential_id.as_deref())
+            == Some(old_id.as_str())
+    })
+    .await;
+    let (new_id, new_token) = env.assert_token_works("ci-bot").await;
+    assert_eq!(
+        env.token_status(&old_id, &old_token).await,
+        200,
+        "still in its grace period"
+    );
+
+    env.delete("ci-bot").await;
+    env.wait_gone("ci-bot").await;
+    assert!(
+        env.managed_credentials().await.is_empty(),
+        "both credentials are deleted"
+    );
+    assert_eq!(env.token_status(&old_id, &old_token).await, 401);
+    assert_eq!(env.token_status(&new_id, &new_token).await, 401);
+}
