@@ -12,8 +12,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
-use kube::{Resource, ResourceExt};
+use kube::runtime::events::EventType;
+use kube::ResourceExt;
 
 use crate::api::{ApiCredential, DeletionPolicy};
 use crate::controlhub::{self, CredentialId, UserId};
@@ -45,9 +45,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             let left = current
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "none recorded".into());
-            publish(
-                ctx,
-                &obj,
+            ctx.publish(&obj,
                 EventType::Warning,
                 "CleanupSkipped",
                 format!(
@@ -98,9 +96,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     match obj.spec.deletion_policy {
         DeletionPolicy::Delete => {
             delete(ctx, &connection, &owner, &current).await?;
-            publish(
-                ctx,
-                &obj,
+            ctx.publish(&obj,
                 EventType::Normal,
                 "Deleted",
                 format!("deleted credential {current} in Control Hub"),
@@ -123,9 +119,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            publish(
-                ctx,
-                &obj,
+            ctx.publish(&obj,
                 EventType::Normal,
                 "Deactivated",
                 format!("deactivated credential {current} (deletionPolicy Deactivate)"),
@@ -133,9 +127,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             .await;
         }
         DeletionPolicy::Retain => {
-            publish(
-                ctx,
-                &obj,
+            ctx.publish(&obj,
                 EventType::Normal,
                 "Retained",
                 format!("left credential {current} in Control Hub (deletionPolicy Retain)"),
@@ -175,15 +167,3 @@ fn secret_keys(obj: &ApiCredential) -> secret::SecretKeys {
     }
 }
 
-async fn publish(ctx: &Context, obj: &ApiCredential, type_: EventType, reason: &str, note: String) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish an Event");
-    }
-}

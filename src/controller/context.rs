@@ -116,6 +116,27 @@ impl Context {
         self.memory().failures.remove(uid);
     }
 
+    /// Publishes an Event about `obj` (failures are logged, never fatal). `note` must never hold a token.
+    pub async fn publish(
+        &self,
+        obj: &crate::api::ApiCredential,
+        type_: kube::runtime::events::EventType,
+        reason: &str,
+        note: String,
+    ) {
+        use kube::Resource;
+        let event = kube::runtime::events::Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note),
+            action: reason.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(error = %e, "could not publish an Event");
+        }
+    }
+
     pub fn forget(&self, uid: &str) {
         let mut memory = self.memory();
         memory.failures.remove(uid);

@@ -9,7 +9,7 @@ use chrono::Utc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use crate::api::conditions::merge_conditions;
@@ -253,16 +253,7 @@ impl Report {
     }
 
     async fn publish(&self, ctx: &Context, type_: EventType, reason: &str, note: String) {
-        let event = Event {
-            type_,
-            reason: reason.to_string(),
-            note: Some(note),
-            action: reason.to_string(),
-            secondary: None,
-        };
-        if let Err(e) = ctx.recorder.publish(&event, &self.obj.object_ref(&())).await {
-            tracing::warn!(error = %e, "could not publish an Event");
-        }
+        ctx.publish(&self.obj, type_, reason, note).await;
     }
 }
 

@@ -40,9 +40,7 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World, _report: &mu
         let kind = format!("{:?}", target.kind);
         match result {
             Ok(true) => {
-                publish(
-                    ctx,
-                    t,
+                ctx.publish(&t.obj,
                     EventType::Normal,
                     "Restarted",
                     format!("restarted {kind} {} for the new token", target.name),
@@ -51,9 +49,7 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World, _report: &mu
             }
             Ok(false) => {}
             Err(e) => {
-                publish(
-                    ctx,
-                    t,
+                ctx.publish(&t.obj,
                     EventType::Warning,
                     "RestartFailed",
                     format!("could not restart {kind} {}: {e}", target.name),
@@ -104,16 +100,3 @@ where
     Ok(true)
 }
 
-async fn publish(ctx: &Context, t: &Target, type_: EventType, reason: &str, note: String) {
-    use kube::Resource;
-    let event = kube::runtime::events::Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: reason.into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &t.obj.object_ref(&())).await {
-        tracing::warn!(error = %e, "could not publish an Event");
-    }
-}
