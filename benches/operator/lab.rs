@@ -6,7 +6,7 @@
 //! Must be used from the main thread's future (the emulator and operator are child processes that
 //! die with the thread that spawned them). Never prints a token.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use controlhub_operator::api::{ApiCredential, ConditionType};
@@ -38,6 +38,7 @@ pub struct Limits {
 pub struct Cluster {
     pub client: kube::Client,
     pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
     pub operator_bin: PathBuf,
     pub emulator_bin: PathBuf,
 }
@@ -47,7 +48,7 @@ pub struct Lab {
     pub namespace: String,
     pub emulator: Emulator,
     pub operator: Option<Operator>,
-    cluster: Cluster,
+    pub cluster: Cluster,
     log_dir: PathBuf,
 }
 
@@ -146,6 +147,7 @@ impl Lab {
             old.kill();
         }
         let log = self.log_dir.join("operator.log");
+        println!("  operator log: {}", log.display());
         let operator = self.operator.insert(Operator::spawn(
             &self.cluster.operator_bin,
             &self.cluster.kubeconfig,
@@ -153,11 +155,6 @@ impl Lab {
             log,
         )?);
         operator.wait_ready(Duration::from_secs(60)).await
-    }
-
-    /// Where the operator logs.
-    pub fn log_dir(&self) -> &Path {
-        &self.log_dir
     }
 
     /// Server-side applies one ApiCredential named `name`, owned by `user` (the connection's own

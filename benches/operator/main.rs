@@ -12,6 +12,7 @@
 //! owners of the large run (default 1000, i.e. 10,000 ApiCredentials); `BENCH_OPERATOR_LOG` is the
 //! operator's `RUST_LOG`. Logs: `target/bench-logs/`.
 
+mod apiserver;
 mod lab;
 mod large;
 mod latency;
@@ -65,6 +66,7 @@ fn main() -> BenchResult<()> {
         let cluster = Cluster {
             client,
             kubeconfig: plane.kubeconfig().to_path_buf(),
+            kubectl: plane.bin_dir().join("kubectl"),
             operator_bin,
             emulator_bin,
         };

@@ -13,6 +13,7 @@ use std::time::Duration;
 use controlhub_testkit::emulator::{Faults, Stats};
 
 use crate::BenchResult;
+use crate::apiserver;
 use crate::lab::{Cluster, Lab, Limits};
 use crate::process::OperatorArgs;
 use crate::table::{Table, mib, secs};
@@ -31,6 +32,8 @@ const MEMORY_TARGET_KIB: u64 = 64 * 1024;
 /// Control Hub operations that change something.
 const WRITES: [&str; 3] = ["createCredential", "updateCredential", "deleteCredential"];
 const LISTS: [&str; 2] = ["listCredentials", "listOrgCredentials"];
+/// The resources the operator reads and writes.
+const KUBE_RESOURCES: [&str; 5] = ["apicredentials", "secrets", "controlhubconnections", "events", "namespaces"];
 
 pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     let limits = Limits {
@@ -54,6 +57,7 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     };
     lab.start_operator(&args).await?;
     lab.emulator.reset_stats().await;
+    let k8s_before = k8s_counts(&lab);
 
     // 2. Time until all are Ready, from the first apply.
     let count = OWNERS * PER_OWNER;
@@ -64,6 +68,7 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     let waiting = lab.wait_all_ready(count, WAIT_READY, Duration::from_millis(100));
     let ((applied_in, failed), (all_ready, ready)) = tokio::join!(applying, waiting);
     let creation = lab.emulator.stats().await;
+    let k8s_after = k8s_counts(&lab);
     let ideal = LATENCY.mul_f64(count as f64 / f64::from(CONCURRENT_REQUESTS));
     let target = ideal.mul_f64(1.5);
     let calls: u64 = creation
@@ -97,11 +102,15 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         secs(LATENCY.mul_f64(calls as f64 / f64::from(CONCURRENT_REQUESTS))),
     );
     report_creation_calls(table, &creation, count);
+    report_k8s(table, "creation, per credential; PATCH apicredentials includes the bench's apply", &k8s_before, &k8s_after, count);
 
     // 3. Steady state, token checks off: let creation's resyncs pass, then count two periods.
     tokio::time::sleep(DRIFT / 2).await;
+    let k8s_before = k8s_counts(&lab);
     let quiet = steady_state(&lab).await;
+    let k8s_after = k8s_counts(&lab);
     report_steady(table, "token checks off", &quiet, count);
+    report_k8s(table, "steady, per credential per period", &k8s_before, &k8s_after, count * PERIODS as usize);
     // 4. Memory at 1,000, after Ready and resyncs.
     if let Some(op) = &lab.operator {
         let m = op.memory()?;
@@ -134,6 +143,25 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         op.kill();
     }
     Ok(())
+}
+
+fn k8s_counts(lab: &Lab) -> apiserver::Counts {
+    apiserver::request_counts(&lab.cluster.kubectl, &lab.cluster.kubeconfig).unwrap_or_else(|e| {
+        println!("  (no API server counts: {e})");
+        apiserver::Counts::new()
+    })
+}
+
+/// Kubernetes API requests (no lists or watches) per `per`.
+fn report_k8s(table: &mut Table, what: &str, before: &apiserver::Counts, after: &apiserver::Counts, per: usize) {
+    let delta = apiserver::delta(before, after);
+    let total: u64 = delta
+        .iter()
+        .filter(|((_, r), _)| KUBE_RESOURCES.iter().any(|x| r.starts_with(x)))
+        .map(|(_, n)| n)
+        .sum();
+    table.info(format!("   Kubernetes API requests ({what})"), format!("{:.2}", total as f64 / per as f64));
+    println!("     {}", apiserver::per_object(&delta, per, &KUBE_RESOURCES));
 }
 
 /// Control Hub calls during `PERIODS` drift periods.

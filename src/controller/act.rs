@@ -77,17 +77,7 @@ pub async fn perform(
                 Err(e) => return refused(ctx, t, e).await,
             };
             let id = issued.credential.id.clone();
-            ctx.owners
-                .update(
-                    &t.connection.key,
-                    &t.owner,
-                    Change::Added(issued.credential.clone()),
-                )
-                .await;
-            w.credentials.push(issued.credential.clone());
-            pause_point("create:issued").await;
-            store_issued(ctx, t, w, &issued, true).await?;
-            pause_point("create:stored").await;
+            take_new(ctx, t, w, &issued, "create").await?;
             w.record.credential_id = Some(id.clone());
             w.record.last_rotation_request = t.desired.rotate_request.clone();
             report.write_progress(ctx, t, w).await?;
@@ -222,18 +212,8 @@ pub async fn perform(
                 Err(e) => return refused(ctx, t, e).await,
             };
             let id = issued.credential.id.clone();
-            ctx.owners
-                .update(
-                    &t.connection.key,
-                    &t.owner,
-                    Change::Added(issued.credential.clone()),
-                )
-                .await;
-            w.credentials.push(issued.credential.clone());
             let previous = w.record.credential_id.clone();
-            pause_point("replace:issued").await;
-            store_issued(ctx, t, w, &issued, true).await?;
-            pause_point("replace:stored").await;
+            take_new(ctx, t, w, &issued, "replace").await?;
             w.record.credential_id = Some(id.clone());
             finish_replace(t, w, previous.clone());
             report.write_progress(ctx, t, w).await?;
@@ -322,6 +302,20 @@ fn finish_replace(t: &Target, w: &mut World, previous: Option<controlhub::Creden
     }
     w.record.rotation_in_progress = None;
     w.record.last_rotation_request = t.desired.rotate_request.clone();
+}
+
+/// A credential just created (`step` is `create` or `replace`): known to the owner cache and the
+/// local picture, then its token stored. Pause points `<step>:issued` and `<step>:stored` bracket
+/// the Secret write for crash tests.
+async fn take_new(ctx: &Context, t: &Target, w: &mut World, issued: &IssuedCredential, step: &str) -> Result<()> {
+    ctx.owners
+        .update(&t.connection.key, &t.owner, Change::Added(issued.credential.clone()))
+        .await;
+    w.credentials.push(issued.credential.clone());
+    pause_point(&format!("{step}:issued")).await;
+    store_issued(ctx, t, w, issued, true).await?;
+    pause_point(&format!("{step}:stored")).await;
+    Ok(())
 }
 
 /// Writes a freshly issued credential to the Secret: the first write after the Control Hub call.

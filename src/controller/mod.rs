@@ -69,6 +69,19 @@ fn slim(obj: &mut ApiCredential) {
     }
 }
 
+/// What an ApiCredential's reconcile depends on besides status: the spec (generation), the
+/// rotate annotation, the finalizers and deletion. The operator's own status writes change none of
+/// these, so they do not trigger another reconcile of the object just reconciled (every path
+/// requeues explicitly when it has more to do).
+fn reconcile_inputs(obj: &ApiCredential) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = &obj.metadata;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&meta.uid, meta.generation, &meta.annotations, &meta.finalizers).hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    Some(hasher.finish())
+}
+
 fn ready(status: &ConnectionStatus) -> bool {
     status
         .conditions
@@ -128,7 +141,8 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
     let credential_events = watcher(credentials, watcher::Config::default().any_semantic())
         .modify(slim)
         .reflect(writer)
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(reconcile_inputs, Default::default());
     let controller = Controller::for_stream(credential_events, store.clone())
         .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency));
     let by_connection = |store: kube::runtime::reflector::Store<ApiCredential>, key: ConnectionKey| {
