@@ -15,14 +15,25 @@ pub type Counts = BTreeMap<(String, String), u64>;
 
 /// The API server's request counters now.
 pub fn request_counts(kubectl: &Path, kubeconfig: &Path) -> BenchResult<Counts> {
-    let out = Command::new(kubectl).env("KUBECONFIG", kubeconfig).args(["get", "--raw", "/metrics"]).output()?;
+    let out = Command::new(kubectl)
+        .env("KUBECONFIG", kubeconfig)
+        .args(["get", "--raw", "/metrics"])
+        .output()?;
     if !out.status.success() {
-        return Err(format!("kubectl get --raw /metrics: {}", String::from_utf8_lossy(&out.stderr)).into());
+        return Err(format!(
+            "kubectl get --raw /metrics: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
     }
     let mut counts = Counts::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some(rest) = line.strip_prefix("apiserver_request_total{") else { continue };
-        let Some((labels, value)) = rest.rsplit_once("} ") else { continue };
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
         let label = |name: &str| {
             labels
                 .split(',')
@@ -52,8 +63,10 @@ pub fn delta(before: &Counts, after: &Counts) -> Counts {
 
 /// `GET secrets 3.02, PATCH apicredentials/status 2.00, …` per `per` objects, largest first.
 pub fn per_object(counts: &Counts, per: usize, resources: &[&str]) -> String {
-    let mut rows: Vec<(&(String, String), &u64)> =
-        counts.iter().filter(|((_, r), _)| resources.iter().any(|x| r.starts_with(x))).collect();
+    let mut rows: Vec<(&(String, String), &u64)> = counts
+        .iter()
+        .filter(|((_, r), _)| resources.iter().any(|x| r.starts_with(x)))
+        .collect();
     rows.sort_by(|a, b| b.1.cmp(a.1));
     rows.iter()
         .map(|((verb, resource), n)| format!("{verb} {resource} {:.2}", **n as f64 / per as f64))

@@ -22,13 +22,34 @@ const TARGET_P99: Duration = Duration::from_millis(100);
 const WAIT: Duration = Duration::from_secs(20);
 
 pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
-    let raised = Limits { max_concurrent_requests: 8, requests_per_second: 1000.0, burst: 1000 };
+    let raised = Limits {
+        max_concurrent_requests: 8,
+        requests_per_second: 1000.0,
+        burst: 1000,
+    };
     measure(cluster, table, raised, "rate limit 1000/s", true).await?;
-    let default = Limits { max_concurrent_requests: 8, requests_per_second: 10.0, burst: 20 };
-    measure(cluster, table, default, "default rate limit 10/s, burst 20", false).await
+    let default = Limits {
+        max_concurrent_requests: 8,
+        requests_per_second: 10.0,
+        burst: 20,
+    };
+    measure(
+        cluster,
+        table,
+        default,
+        "default rate limit 10/s, burst 20",
+        false,
+    )
+    .await
 }
 
-async fn measure(cluster: &Cluster, table: &mut Table, limits: Limits, mode: &str, headline: bool) -> BenchResult<()> {
+async fn measure(
+    cluster: &Cluster,
+    table: &mut Table,
+    limits: Limits,
+    mode: &str,
+    headline: bool,
+) -> BenchResult<()> {
     let mut lab = Lab::start(cluster, "latency", limits).await?;
     let owners = lab.create_service_accounts(SAMPLES.div_ceil(PER_OWNER) + 1).await;
     let args = OperatorArgs {
@@ -62,7 +83,12 @@ async fn measure(cluster: &Cluster, table: &mut Table, limits: Limits, mode: &st
     if headline {
         table.info(format!("{what}: p50"), ms(p50));
         let met = p99 <= TARGET_P99 && samples.len() == SAMPLES;
-        table.target(format!("{what}: p99"), ms(p99), format!("≤ {}", ms(TARGET_P99)), met);
+        table.target(
+            format!("{what}: p99"),
+            ms(p99),
+            format!("≤ {}", ms(TARGET_P99)),
+            met,
+        );
     } else {
         table.info(format!("{what}: p50"), ms(p50));
         table.info(format!("{what}: p99"), ms(p99));

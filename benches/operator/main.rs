@@ -94,7 +94,10 @@ async fn run(cluster: &Cluster, large_owners: usize) -> Table {
         }
     }
     if wants("large") && large_owners > 0 {
-        println!("\n[4] {} ApiCredentials over {large_owners} owners", large_owners * 10);
+        println!(
+            "\n[4] {} ApiCredentials over {large_owners} owners",
+            large_owners * 10
+        );
         let started = Instant::now();
         if let Err(e) = large::run(cluster, &mut table, large_owners).await {
             table.info("4. large: FAILED", e.to_string());

@@ -33,7 +33,13 @@ const MEMORY_TARGET_KIB: u64 = 64 * 1024;
 const WRITES: [&str; 3] = ["createCredential", "updateCredential", "deleteCredential"];
 const LISTS: [&str; 2] = ["listCredentials", "listOrgCredentials"];
 /// The resources the operator reads and writes.
-const KUBE_RESOURCES: [&str; 5] = ["apicredentials", "secrets", "controlhubconnections", "events", "namespaces"];
+const KUBE_RESOURCES: [&str; 5] = [
+    "apicredentials",
+    "secrets",
+    "controlhubconnections",
+    "events",
+    "namespaces",
+];
 
 pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     let limits = Limits {
@@ -102,7 +108,13 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         secs(LATENCY.mul_f64(calls as f64 / f64::from(CONCURRENT_REQUESTS))),
     );
     report_creation_calls(table, &creation, count);
-    report_k8s(table, "creation, per credential; PATCH apicredentials includes the bench's apply", &k8s_before, &k8s_after, count);
+    report_k8s(
+        table,
+        "creation, per credential; PATCH apicredentials includes the bench's apply",
+        &k8s_before,
+        &k8s_after,
+        count,
+    );
 
     // 3. Steady state, token checks off: let creation's resyncs pass, then count two periods.
     tokio::time::sleep(DRIFT / 2).await;
@@ -110,7 +122,13 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     let quiet = steady_state(&lab).await;
     let k8s_after = k8s_counts(&lab);
     report_steady(table, "token checks off", &quiet, count);
-    report_k8s(table, "steady, per credential per period", &k8s_before, &k8s_after, count * PERIODS as usize);
+    report_k8s(
+        table,
+        "steady, per credential per period",
+        &k8s_before,
+        &k8s_after,
+        count * PERIODS as usize,
+    );
     // 4. Memory at 1,000, after Ready and resyncs.
     if let Some(op) = &lab.operator {
         let m = op.memory()?;
@@ -153,14 +171,23 @@ fn k8s_counts(lab: &Lab) -> apiserver::Counts {
 }
 
 /// Kubernetes API requests (no lists or watches) per `per`.
-fn report_k8s(table: &mut Table, what: &str, before: &apiserver::Counts, after: &apiserver::Counts, per: usize) {
+fn report_k8s(
+    table: &mut Table,
+    what: &str,
+    before: &apiserver::Counts,
+    after: &apiserver::Counts,
+    per: usize,
+) {
     let delta = apiserver::delta(before, after);
     let total: u64 = delta
         .iter()
         .filter(|((_, r), _)| KUBE_RESOURCES.iter().any(|x| r.starts_with(x)))
         .map(|(_, n)| n)
         .sum();
-    table.info(format!("   Kubernetes API requests ({what})"), format!("{:.2}", total as f64 / per as f64));
+    table.info(
+        format!("   Kubernetes API requests ({what})"),
+        format!("{:.2}", total as f64 / per as f64),
+    );
     println!("     {}", apiserver::per_object(&delta, per, &KUBE_RESOURCES));
 }
 

@@ -307,9 +307,19 @@ fn finish_replace(t: &Target, w: &mut World, previous: Option<controlhub::Creden
 /// A credential just created (`step` is `create` or `replace`): known to the owner cache and the
 /// local picture, then its token stored. Pause points `<step>:issued` and `<step>:stored` bracket
 /// the Secret write for crash tests.
-async fn take_new(ctx: &Context, t: &Target, w: &mut World, issued: &IssuedCredential, step: &str) -> Result<()> {
+async fn take_new(
+    ctx: &Context,
+    t: &Target,
+    w: &mut World,
+    issued: &IssuedCredential,
+    step: &str,
+) -> Result<()> {
     ctx.owners
-        .update(&t.connection.key, &t.owner, Change::Added(issued.credential.clone()))
+        .update(
+            &t.connection.key,
+            &t.owner,
+            Change::Added(issued.credential.clone()),
+        )
         .await;
     w.credentials.push(issued.credential.clone());
     pause_point(&format!("{step}:issued")).await;

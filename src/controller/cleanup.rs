@@ -10,10 +10,10 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::ResourceExt;
 
 use crate::api::{ApiCredential, DeletionPolicy};
 use crate::controlhub::{self, CredentialId, UserId};
@@ -45,7 +45,8 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             let left = current
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "none recorded".into());
-            ctx.publish(&obj,
+            ctx.publish(
+                &obj,
                 EventType::Warning,
                 "CleanupSkipped",
                 format!(
@@ -96,7 +97,8 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     match obj.spec.deletion_policy {
         DeletionPolicy::Delete => {
             delete(ctx, &connection, &owner, &current).await?;
-            ctx.publish(&obj,
+            ctx.publish(
+                &obj,
                 EventType::Normal,
                 "Deleted",
                 format!("deleted credential {current} in Control Hub"),
@@ -119,7 +121,8 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            ctx.publish(&obj,
+            ctx.publish(
+                &obj,
                 EventType::Normal,
                 "Deactivated",
                 format!("deactivated credential {current} (deletionPolicy Deactivate)"),
@@ -127,7 +130,8 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             .await;
         }
         DeletionPolicy::Retain => {
-            ctx.publish(&obj,
+            ctx.publish(
+                &obj,
                 EventType::Normal,
                 "Retained",
                 format!("left credential {current} in Control Hub (deletionPolicy Retain)"),
@@ -166,4 +170,3 @@ fn secret_keys(obj: &ApiCredential) -> secret::SecretKeys {
         url: keys.url,
     }
 }
-

@@ -97,7 +97,12 @@ fn connection_changes<K>(
     is_ready: fn(&K) -> bool,
 ) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + 'static,
 {
     let mut seen: HashMap<ObjectRef<K>, (Option<i64>, bool)> = HashMap::new();
     watcher(api, watcher::Config::default()).filter_map(move |event| {

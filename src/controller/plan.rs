@@ -205,8 +205,15 @@ pub fn decide(o: &Observed<'_>) -> Step {
     if let Some(stored) = stored_id
         && o.record.credential_id.as_ref() != Some(stored)
     {
-        let previous = if replacing { o.record.credential_id.clone() } else { None };
-        return Step::RecordStored { id: stored.clone(), previous };
+        let previous = if replacing {
+            o.record.credential_id.clone()
+        } else {
+            None
+        };
+        return Step::RecordStored {
+            id: stored.clone(),
+            previous,
+        };
     }
 
     // 4. A rotation in flight is finished first.
@@ -473,7 +480,13 @@ mod tests {
         c.secret = stored("new");
         c.credentials = vec![cred("new", &pending_label("ci bot", UID), true)];
         // Not an orphan: the Secret holds its token. It is recorded, then the pending label finished.
-        assert_eq!(c.decide(), Step::RecordStored { id: id("new"), previous: None });
+        assert_eq!(
+            c.decide(),
+            Step::RecordStored {
+                id: id("new"),
+                previous: None
+            }
+        );
         c.record.credential_id = Some(id("new"));
         assert_eq!(
             c.decide(),
@@ -767,7 +780,13 @@ mod tests {
         let mut c = Case::in_sync();
         c.record.credential_id = Some(id("old"));
         c.secret = stored("c1");
-        assert_eq!(c.decide(), Step::RecordStored { id: id("c1"), previous: None });
+        assert_eq!(
+            c.decide(),
+            Step::RecordStored {
+                id: id("c1"),
+                previous: None
+            }
+        );
     }
 
     #[test]
@@ -775,8 +794,15 @@ mod tests {
         let mut c = Case::in_sync();
         c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Requested));
         c.secret = stored("new");
-        c.credentials.push(cred("new", &pending_label("ci bot", UID), true));
+        c.credentials
+            .push(cred("new", &pending_label("ci bot", UID), true));
         // Not a second replacement: the Secret already holds the new credential.
-        assert_eq!(c.decide(), Step::RecordStored { id: id("new"), previous: Some(id("c1")) });
+        assert_eq!(
+            c.decide(),
+            Step::RecordStored {
+                id: id("new"),
+                previous: Some(id("c1"))
+            }
+        );
     }
 }

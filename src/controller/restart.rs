@@ -40,7 +40,8 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World, _report: &mu
         let kind = format!("{:?}", target.kind);
         match result {
             Ok(true) => {
-                ctx.publish(&t.obj,
+                ctx.publish(
+                    &t.obj,
                     EventType::Normal,
                     "Restarted",
                     format!("restarted {kind} {} for the new token", target.name),
@@ -49,7 +50,8 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World, _report: &mu
             }
             Ok(false) => {}
             Err(e) => {
-                ctx.publish(&t.obj,
+                ctx.publish(
+                    &t.obj,
                     EventType::Warning,
                     "RestartFailed",
                     format!("could not restart {kind} {}: {e}", target.name),
@@ -99,4 +101,3 @@ where
     .map_err(|e| e.to_string())?;
     Ok(true)
 }
-

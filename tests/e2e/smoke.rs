@@ -33,7 +33,9 @@ async fn server_reports_the_version_we_built() {
         .lines()
         .find_map(|l| {
             let l = l.trim();
-            let rest = l.strip_prefix("require k8s.io/kubernetes ").or_else(|| l.strip_prefix("k8s.io/kubernetes "))?;
+            let rest = l
+                .strip_prefix("require k8s.io/kubernetes ")
+                .or_else(|| l.strip_prefix("k8s.io/kubernetes "))?;
             rest.split_whitespace().next().map(str::to_string)
         })
         .expect("tools/k8s/go.mod pins k8s.io/kubernetes");
