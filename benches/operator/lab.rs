@@ -14,8 +14,10 @@ use controlhub_testkit::emulator::Emulator;
 use controlhub_testkit::process::workspace_root;
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::reflector::{self, reflector};
+use kube::runtime::watcher::{self, watcher};
 
 use crate::BenchResult;
 use crate::process::{Operator, OperatorArgs};
@@ -190,18 +192,9 @@ impl Lab {
         (started.elapsed(), failures)
     }
 
-    /// How many ApiCredentials exist, and how many of them are Ready at their generation.
-    pub async fn ready_count(&self) -> BenchResult<(usize, usize)> {
-        let list = self
-            .api::<ApiCredential>()
-            .list(&ListParams::default().match_any())
-            .await?;
-        let ready = list.items.iter().filter(|c| is_ready(c)).count();
-        Ok((list.items.len(), ready))
-    }
-
-    /// Polls every `poll` until `expected` ApiCredentials are Ready; the time it took, or `None`
-    /// (with the last count) after `timeout`.
+    /// Watches the namespace's ApiCredentials (a watch, not repeated lists, so the measuring adds
+    /// little load to the API server) and checks every `poll` until `expected` are Ready; the time
+    /// it took, or `None` (with the last count) after `timeout`.
     pub async fn wait_all_ready(
         &self,
         expected: usize,
@@ -209,17 +202,22 @@ impl Lab {
         poll: Duration,
     ) -> (Option<Duration>, usize) {
         let started = Instant::now();
+        let (reader, writer) = reflector::store();
+        let events = reflector(
+            writer,
+            watcher(self.api::<ApiCredential>(), watcher::Config::default()),
+        );
+        let drain = tokio::spawn(events.for_each(|_| futures::future::ready(())));
         let mut last = 0;
         while started.elapsed() < timeout {
-            if let Ok((_, ready)) = self.ready_count().await {
-                last = ready;
-                if ready >= expected {
-                    return (Some(started.elapsed()), ready);
-                }
+            last = reader.state().iter().filter(|c| is_ready(c)).count();
+            if last >= expected {
+                break;
             }
             tokio::time::sleep(poll).await;
         }
-        (None, last)
+        drain.abort();
+        ((last >= expected).then(|| started.elapsed()), last)
     }
 }
 

@@ -36,6 +36,10 @@ pub struct Memory {
     pub rss_kib: u64,
     /// `VmHWM`: the most ever resident.
     pub peak_kib: u64,
+    /// `RssAnon`: heap, stacks and allocator slack (the part that grows with objects).
+    pub anon_kib: u64,
+    /// `RssFile`: pages of the binary and libraries.
+    pub file_kib: u64,
 }
 
 impl Operator {
@@ -104,6 +108,8 @@ impl Operator {
         Ok(Memory {
             rss_kib: field("VmRSS:")?,
             peak_kib: field("VmHWM:")?,
+            anon_kib: field("RssAnon:")?,
+            file_kib: field("RssFile:")?,
         })
     }
 

@@ -8,7 +8,7 @@
 //! 64 ApiCredentials at once (twice the Control Hub concurrency: each reconcile spends part of its
 //! time on the Kubernetes API). Drift checks every 10 s.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use controlhub_testkit::emulator::{Faults, Stats};
 
@@ -16,7 +16,7 @@ use crate::BenchResult;
 use crate::apiserver;
 use crate::lab::{Cluster, Lab, Limits};
 use crate::process::OperatorArgs;
-use crate::table::{Table, mib, secs};
+use crate::table::{Table, memory, mib, secs};
 
 const OWNERS: usize = 100;
 const PER_OWNER: usize = 10;
@@ -61,60 +61,8 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         drift_check_interval: DRIFT,
         token_check_interval: Duration::from_secs(3600),
     };
-    lab.start_operator(&args).await?;
-    lab.emulator.reset_stats().await;
-    let k8s_before = k8s_counts(&lab);
-
-    // 2. Time until all are Ready, from the first apply.
     let count = OWNERS * PER_OWNER;
-    let items: Vec<(String, String)> = (0..count)
-        .map(|n| (format!("scale-{n}"), owners[n % OWNERS].clone()))
-        .collect();
-    let applying = lab.apply_many(items, APPLIES_IN_FLIGHT);
-    let waiting = lab.wait_all_ready(count, WAIT_READY, Duration::from_millis(100));
-    let ((applied_in, failed), (all_ready, ready)) = tokio::join!(applying, waiting);
-    let creation = lab.emulator.stats().await;
-    let k8s_after = k8s_counts(&lab);
-    let ideal = LATENCY.mul_f64(count as f64 / f64::from(CONCURRENT_REQUESTS));
-    let target = ideal.mul_f64(1.5);
-    let calls: u64 = creation
-        .operations
-        .values()
-        .flat_map(|by_status| by_status.values())
-        .sum();
-    table.info(
-        format!("2. applying {count} ApiCredentials ({APPLIES_IN_FLIGHT} at a time; {failed} failed)"),
-        secs(applied_in),
-    );
-    match all_ready {
-        Some(took) => table.target(
-            format!("2. first apply → {count} Ready (50 ms Control Hub, {CONCURRENT_REQUESTS} in flight)"),
-            secs(took),
-            format!(
-                "≤ {} (1.5 × {count} × 50 ms ÷ {CONCURRENT_REQUESTS})",
-                secs(target)
-            ),
-            took <= target,
-        ),
-        None => table.target(
-            format!("2. first apply → {count} Ready"),
-            format!("{ready} Ready after {}", secs(WAIT_READY)),
-            format!("≤ {}", secs(target)),
-            false,
-        ),
-    }
-    table.info(
-        format!("2. floor for the {calls} Control Hub calls made (× 50 ms ÷ {CONCURRENT_REQUESTS})"),
-        secs(LATENCY.mul_f64(calls as f64 / f64::from(CONCURRENT_REQUESTS))),
-    );
-    report_creation_calls(table, &creation, count);
-    report_k8s(
-        table,
-        "creation, per credential; PATCH apicredentials includes the bench's apply",
-        &k8s_before,
-        &k8s_after,
-        count,
-    );
+    creation(&mut lab, &owners, &args, table).await?;
 
     // 3. Steady state, token checks off: let creation's resyncs pass, then count two periods.
     tokio::time::sleep(DRIFT / 2).await;
@@ -134,7 +82,7 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         let m = op.memory()?;
         table.target(
             format!("4. operator RSS at {count} (after Ready and resyncs)"),
-            mib(m.rss_kib),
+            memory(&m),
             "≤ 64 MiB (at 10,000)",
             m.rss_kib <= MEMORY_TARGET_KIB,
         );
@@ -160,6 +108,71 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     if let Some(op) = lab.operator.take() {
         op.kill();
     }
+    Ok(())
+}
+
+/// Figure 2 and the creation half of figure 3: the ApiCredentials exist first (applied with no
+/// operator running), then the operator starts; the clock runs from its start to all Ready, so it
+/// measures the operator alone.
+async fn creation(
+    lab: &mut Lab,
+    owners: &[String],
+    args: &OperatorArgs,
+    table: &mut Table,
+) -> BenchResult<()> {
+    let count = OWNERS * PER_OWNER;
+    let items: Vec<(String, String)> = (0..count)
+        .map(|n| (format!("scale-{n}"), owners[n % OWNERS].clone()))
+        .collect();
+    let (applied_in, failed) = lab.apply_many(items, APPLIES_IN_FLIGHT).await;
+    lab.emulator.reset_stats().await;
+    let k8s_before = k8s_counts(lab);
+    let started = Instant::now();
+    lab.start_operator(args).await?;
+    let (ready_after, ready) = lab
+        .wait_all_ready(count, WAIT_READY, Duration::from_millis(50))
+        .await;
+    let all_ready = ready_after.map(|_| started.elapsed());
+    // Ready is reported once the token is in the Secret; the rename from the pending label may
+    // still be in flight, so the call counts are read a moment later.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let creation = lab.emulator.stats().await;
+    let k8s_after = k8s_counts(lab);
+    let ideal = LATENCY.mul_f64(count as f64 / f64::from(CONCURRENT_REQUESTS));
+    let target = ideal.mul_f64(1.5);
+    let calls: u64 = creation
+        .operations
+        .values()
+        .flat_map(|by_status| by_status.values())
+        .sum();
+    table.info(
+        format!("2. applying {count} ApiCredentials before the operator starts ({APPLIES_IN_FLIGHT} at a time; {failed} failed)"),
+        secs(applied_in),
+    );
+    match all_ready {
+        Some(took) => table.target(
+            format!("2. operator start → {count} Ready (50 ms Control Hub, {CONCURRENT_REQUESTS} in flight)"),
+            secs(took),
+            format!(
+                "≤ {} (1.5 × {count} × 50 ms ÷ {CONCURRENT_REQUESTS})",
+                secs(target)
+            ),
+            took <= target,
+        ),
+        None => table.target(
+            format!("2. operator start → {count} Ready"),
+            format!("{ready} Ready after {}", secs(WAIT_READY)),
+            format!("≤ {}", secs(target)),
+            false,
+        ),
+    }
+    table.info(
+        format!("2. floor for the {calls} Control Hub calls made (× 50 ms ÷ {CONCURRENT_REQUESTS})"),
+        secs(LATENCY.mul_f64(calls as f64 / f64::from(CONCURRENT_REQUESTS))),
+    );
+    report_creation_calls(table, &creation, count);
+    report_k8s(table, "creation, per credential", &k8s_before, &k8s_after, count);
+
     Ok(())
 }
 

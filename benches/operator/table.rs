@@ -101,6 +101,16 @@ pub fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
 }
 
+/// `40.1 MiB (anon 30.0, file 10.1)`.
+pub fn memory(m: &crate::process::Memory) -> String {
+    format!(
+        "{} (anon {:.1}, file {:.1})",
+        mib(m.rss_kib),
+        m.anon_kib as f64 / 1024.0,
+        m.file_kib as f64 / 1024.0
+    )
+}
+
 /// `12.3 MiB`.
 pub fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)

@@ -86,7 +86,6 @@ pub fn error_policy(obj: Arc<ApiCredential>, error: &finalizer::Error<Error>, ct
 }
 
 async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
-    let now = Utc::now();
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let namespace = obj.namespace().ok_or(Error::MissingField("metadata.namespace"))?;
     let mut report = Report::new(&obj);
@@ -256,7 +255,6 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             Action::requeue(Duration::from_millis(100))
         }
     };
-    let _ = now;
     Ok(action)
 }
 

@@ -24,7 +24,7 @@ pub mod secret;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -73,13 +73,13 @@ fn slim(obj: &mut ApiCredential) {
 /// rotate annotation, the finalizers and deletion. The operator's own status writes change none of
 /// these, so they do not trigger another reconcile of the object just reconciled (every path
 /// requeues explicitly when it has more to do).
-fn reconcile_inputs(obj: &ApiCredential) -> Option<u64> {
+fn reconcile_inputs(obj: &ApiCredential) -> u64 {
     use std::hash::{Hash, Hasher};
     let meta = &obj.metadata;
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (&meta.uid, meta.generation, &meta.annotations, &meta.finalizers).hash(&mut hasher);
+    (meta.generation, &meta.annotations, &meta.finalizers).hash(&mut hasher);
     meta.deletion_timestamp.is_some().hash(&mut hasher);
-    Some(hasher.finish())
+    hasher.finish()
 }
 
 fn ready(status: &ConnectionStatus) -> bool {
@@ -89,13 +89,49 @@ fn ready(status: &ConnectionStatus) -> bool {
         .any(|c| c.type_ == ConditionType::Ready.as_str() && c.status == ConditionStatus::True.as_str())
 }
 
+/// The objects of a watch whose `inputs` differ from when they were last passed on (and, with
+/// `deleted`, deleted ones): re-deliveries that change nothing the receiver reads are dropped.
+/// Remembers one small value per object, keyed by UID.
+fn changed<K, S>(
+    events: impl Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
+    inputs: impl Fn(&K) -> S + Send + 'static,
+    deleted: bool,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: kube::Resource + Send + 'static,
+    S: PartialEq + Send + 'static,
+{
+    let mut seen: HashMap<String, S> = HashMap::new();
+    events.filter_map(move |event| {
+        let out = match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
+                let uid = obj.meta().uid.clone().unwrap_or_default();
+                let now = inputs(&obj);
+                if seen.get(&uid) == Some(&now) {
+                    None
+                } else {
+                    seen.insert(uid, now);
+                    Some(Ok(obj))
+                }
+            }
+            Ok(watcher::Event::Delete(obj)) => {
+                seen.remove(obj.meta().uid.as_deref().unwrap_or_default());
+                deleted.then_some(Ok(obj))
+            }
+            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
+            Err(e) => Some(Err(e)),
+        };
+        futures::future::ready(out)
+    })
+}
+
 /// The connection changes ApiCredentials must react to: a new spec (generation), Ready flipping,
 /// or deletion. Status-only writes (the per-owner counts change with every credential created)
 /// would otherwise re-trigger every ApiCredential of the connection each time.
 fn connection_changes<K>(
     api: Api<K>,
     is_ready: fn(&K) -> bool,
-) -> impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -104,22 +140,8 @@ where
         + Send
         + 'static,
 {
-    let mut seen: HashMap<ObjectRef<K>, (Option<i64>, bool)> = HashMap::new();
-    watcher(api, watcher::Config::default()).filter_map(move |event| {
-        let out = match event {
-            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => {
-                let state = (obj.meta().generation, is_ready(&obj));
-                (seen.insert(ObjectRef::from_obj(&obj), state) != Some(state)).then_some(Ok(obj))
-            }
-            Ok(watcher::Event::Delete(obj)) => {
-                seen.remove(&ObjectRef::from_obj(&obj));
-                Some(Ok(obj))
-            }
-            Ok(watcher::Event::Init | watcher::Event::InitDone) => None,
-            Err(e) => Some(Err(e)),
-        };
-        futures::future::ready(out)
-    })
+    let events = watcher(api, watcher::Config::default());
+    changed(events, move |c: &K| (c.meta().generation, is_ready(c)), true)
 }
 
 /// Runs the controllers until the process is asked to stop.
@@ -143,11 +165,13 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
 
     // The store holds every ApiCredential: slimmed before they enter it (see `slim`).
     let (store, writer) = reflector::store();
-    let credential_events = watcher(credentials, watcher::Config::default().any_semantic())
-        .modify(slim)
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(reconcile_inputs, Default::default());
+    let credential_events = changed(
+        watcher(credentials, watcher::Config::default().any_semantic())
+            .modify(slim)
+            .reflect(writer),
+        reconcile_inputs,
+        false,
+    );
     let controller = Controller::for_stream(credential_events, store.clone())
         .with_config(ControllerConfig::default().concurrency(ctx.settings.concurrency));
     let by_connection = |store: kube::runtime::reflector::Store<ApiCredential>, key: ConnectionKey| {
@@ -215,4 +239,123 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
         tracing::info!("ApiCredential cache synced");
     };
     tokio::join!(credential_controller, namespaced, cluster, ready_when_synced);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ApiCredentialSpec;
+    use futures::executor::block_on;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    fn credential(uid: &str, generation: i64, status_label: &str) -> ApiCredential {
+        let mut obj = ApiCredential::new("ci-bot", ApiCredentialSpec::default());
+        obj.metadata.uid = Some(uid.into());
+        obj.metadata.generation = Some(generation);
+        obj.status = Some(crate::api::ApiCredentialStatus {
+            label: Some(status_label.into()),
+            ..Default::default()
+        });
+        obj
+    }
+
+    fn passed(events: Vec<watcher::Event<ApiCredential>>, deleted: bool) -> Vec<(i64, String)> {
+        let stream = futures::stream::iter(events.into_iter().map(Ok));
+        block_on(changed(stream, reconcile_inputs, deleted).collect::<Vec<_>>())
+            .into_iter()
+            .map(|r| {
+                let obj = r.expect("no errors were sent");
+                let label = obj.status.and_then(|s| s.label).unwrap_or_default();
+                (obj.metadata.generation.unwrap_or_default(), label)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn status_only_changes_do_not_trigger_a_reconcile_but_spec_changes_do() {
+        use watcher::Event::{Apply, InitApply};
+        let out = passed(
+            vec![
+                InitApply(credential("u1", 1, "a")),
+                Apply(credential("u1", 1, "b")),
+                Apply(credential("u1", 2, "b")),
+                Apply(credential("u1", 2, "c")),
+            ],
+            false,
+        );
+        assert_eq!(out, [(1, "a".to_string()), (2, "b".to_string())]);
+    }
+
+    #[test]
+    fn annotation_and_finalizer_changes_trigger_a_reconcile() {
+        let plain = credential("u1", 1, "a");
+        let mut annotated = plain.clone();
+        annotated.metadata.annotations =
+            Some([("controlhub.dev/rotate".to_string(), "1".to_string())].into());
+        let mut finalized = annotated.clone();
+        finalized.metadata.finalizers = Some(vec!["controlhub.dev/cleanup".into()]);
+        let events = vec![
+            watcher::Event::Apply(plain),
+            watcher::Event::Apply(annotated),
+            watcher::Event::Apply(finalized),
+        ];
+        assert_eq!(passed(events, false).len(), 3);
+    }
+
+    #[test]
+    fn a_recreated_object_and_deletions_are_passed_on_when_asked() {
+        use watcher::Event::{Apply, Delete};
+        let events = || {
+            vec![
+                Apply(credential("u1", 1, "a")),
+                Delete(credential("u1", 1, "a")),
+                Apply(credential("u2", 1, "a")),
+            ]
+        };
+        assert_eq!(
+            passed(events(), false).len(),
+            2,
+            "deletions are dropped for the main watch"
+        );
+        assert_eq!(
+            passed(events(), true).len(),
+            3,
+            "deletions are passed on for connections"
+        );
+        let again = vec![
+            Apply(credential("u1", 1, "a")),
+            Delete(credential("u1", 1, "a")),
+            Apply(credential("u1", 1, "a")),
+        ];
+        assert_eq!(
+            passed(again, false).len(),
+            2,
+            "a deleted object seen again counts as new"
+        );
+    }
+
+    #[test]
+    fn slimming_drops_managed_fields_and_the_last_applied_copy_only() {
+        let mut obj = credential("u1", 1, "a");
+        obj.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..Default::default()
+        }]);
+        obj.metadata.annotations = Some(
+            [
+                (LAST_APPLIED.to_string(), "{}".to_string()),
+                ("controlhub.dev/rotate".to_string(), "1".to_string()),
+            ]
+            .into(),
+        );
+        slim(&mut obj);
+        assert_eq!(obj.metadata.managed_fields, None);
+        let keys: Vec<_> = obj.metadata.annotations.unwrap().into_keys().collect();
+        assert_eq!(keys, ["controlhub.dev/rotate"]);
+        assert_eq!(
+            obj.status.and_then(|s| s.label).as_deref(),
+            Some("a"),
+            "status is kept"
+        );
+    }
 }
