@@ -27,8 +27,6 @@ pub struct World {
     pub secret: SecretState,
     pub credentials: Vec<Credential>,
     pub token_valid: Option<bool>,
-    /// The token in the Secret changed during this reconcile.
-    pub token_changed: bool,
     /// Fingerprint of the token now in the Secret.
     pub token_fingerprint: Option<String>,
     /// When the token now in the Secret was issued.
@@ -351,7 +349,6 @@ async fn store_issued(
                 w.secret = SecretState::Managed {
                     credential_id: Some(issued.credential.id.clone()),
                 };
-                w.token_changed = true;
                 w.token_fingerprint = Some(issued.token.fingerprint());
                 w.last_rotation = Some(Utc::now());
                 w.token_valid = Some(true);

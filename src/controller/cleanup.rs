@@ -35,7 +35,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         .get_opt(obj.secret_name())
         .await?
         .filter(|s| secret::is_owned_by(s, &uid))
-        .and_then(|s| secret::read(&s, &secret_keys(&obj)).map(|c| c.id));
+        .and_then(|s| secret::read(&s, &obj.keys().into()).map(|c| c.id));
     let current = stored.or_else(|| status.credential_id.clone().map(CredentialId::new));
 
     let key = Connections::key_for(&obj.connection_ref(), &namespace);
@@ -159,14 +159,5 @@ async fn delete(
             Ok(())
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-fn secret_keys(obj: &ApiCredential) -> secret::SecretKeys {
-    let keys = obj.keys();
-    secret::SecretKeys {
-        credential_id: keys.credential_id,
-        auth_token: keys.auth_token,
-        url: keys.url,
     }
 }

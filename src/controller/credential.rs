@@ -172,7 +172,7 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let layout = secret::SecretLayout {
         name: obj.secret_name().to_string(),
         namespace: namespace.clone(),
-        keys: to_keys(&obj.keys()),
+        keys: obj.keys().into(),
         type_: obj.secret_type().to_string(),
         labels: obj
             .spec
@@ -225,9 +225,8 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         }
     }
 
-    if world.token_changed || world.token_fingerprint.is_some() {
-        restart::ensure_restarted(ctx, &target, &world, &mut report).await;
-    }
+    // Level-based: returns at once when there is no token or every target already has it.
+    restart::ensure_restarted(ctx, &target, &world).await;
     report::delete_previous_secret(ctx, &target, &status).await?;
     ctx.succeeded(&uid);
 
@@ -290,7 +289,6 @@ async fn gather(ctx: &Context, target: &Target, status: &api::ApiCredentialStatu
         secret: secret_state,
         credentials,
         token_valid,
-        token_changed: false,
         token_fingerprint: existing
             .as_ref()
             .and_then(secret::fingerprint_of)
@@ -321,14 +319,6 @@ fn record_from_status(status: &api::ApiCredentialStatus) -> Record {
             (strategy, reason)
         }),
         last_rotation_request: status.last_rotation_request.clone(),
-    }
-}
-
-fn to_keys(keys: &api::SecretKeys) -> secret::SecretKeys {
-    secret::SecretKeys {
-        credential_id: keys.credential_id.clone(),
-        auth_token: keys.auth_token.clone(),
-        url: keys.url.clone(),
     }
 }
 

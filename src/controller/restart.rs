@@ -12,7 +12,6 @@ use crate::api::WorkloadKind;
 use crate::controller::act::World;
 use crate::controller::context::{Context, FIELD_MANAGER};
 use crate::controller::credential::Target;
-use crate::controller::report::Report;
 
 /// Pod-template annotation with the fingerprint of the token the workload was restarted for.
 pub const FINGERPRINT_ANNOTATION: &str = "controlhub.dev/token-fingerprint";
@@ -21,7 +20,7 @@ pub const FINGERPRINT_ANNOTATION: &str = "controlhub.dev/token-fingerprint";
 pub const RESTARTED_AT_ANNOTATION: &str = "controlhub.dev/restartedAt";
 
 /// Makes every restart target's pod template carry the current token fingerprint.
-pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World, _report: &mut Report) {
+pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World) {
     let Some(fingerprint) = &w.token_fingerprint else {
         return;
     };

@@ -35,6 +35,16 @@ pub struct SecretKeys {
     pub url: Option<String>,
 }
 
+impl From<crate::api::SecretKeys> for SecretKeys {
+    fn from(keys: crate::api::SecretKeys) -> Self {
+        SecretKeys {
+            credential_id: keys.credential_id,
+            auth_token: keys.auth_token,
+            url: keys.url,
+        }
+    }
+}
+
 /// How the Secret should look, apart from its credential.
 #[derive(Debug, Clone)]
 pub struct SecretLayout {
