@@ -148,6 +148,11 @@ impl ControlPlane {
         &self.version
     }
 
+    /// Process IDs of etcd, kube-apiserver and kube-controller-manager.
+    pub fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(Child::id).collect()
+    }
+
     /// A `kubectl` command bound to this control plane's admin kubeconfig.
     pub fn kubectl(&self) -> Command {
         let mut cmd = Command::new(self.bin.join("kubectl"));
