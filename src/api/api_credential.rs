@@ -16,7 +16,7 @@ use super::duration::DurationError;
 use super::restart_target::RestartTarget;
 use super::rotation::Rotation;
 use super::secret_template::{DEFAULT_SECRET_TYPE, SecretKeys, SecretTemplate};
-use super::{ROTATE_ANNOTATION, rules};
+use super::{REFRESH_ANNOTATION, ROTATE_ANNOTATION, rules};
 
 /// What happens to the Control Hub credential when the ApiCredential is deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -175,6 +175,17 @@ impl ApiCredential {
             .annotations
             .as_ref()
             .and_then(|annotations| annotations.get(ROTATE_ANNOTATION))
+            .map(String::as_str)
+            .filter(|value| !value.trim().is_empty())
+    }
+
+    /// The value of the `controlhub.dev/refresh` annotation, if set and not blank. Each new value
+    /// makes the next reconcile compare with a fresh list from Control Hub.
+    pub fn refresh_request(&self) -> Option<&str> {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|annotations| annotations.get(REFRESH_ANNOTATION))
             .map(String::as_str)
             .filter(|value| !value.trim().is_empty())
     }

@@ -74,6 +74,9 @@ pub struct ApiCredentialStatus {
     /// The last value of the `controlhub.dev/rotate` annotation that was acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rotation_request: Option<String>,
+    /// The last value of the `controlhub.dev/refresh` annotation that was acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_refresh_request: Option<String>,
     /// A rotation that started and has not finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation_in_progress: Option<RotationInProgress>,

@@ -210,6 +210,13 @@ pub struct ClusterControlHubConnectionSpec {
     /// namespaces; `{}` also selects all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_namespaces: Option<LabelSelector>,
+    /// Whether ApiCredentials without `spec.userId` (or naming this connection's own user) may
+    /// obtain credentials of the connection's own identity. Such a credential carries every
+    /// role of that identity (often an Organization Administrator) to whoever reads its Secret,
+    /// so it is off unless set to `true`. Credentials for the users in `allowedUserIds` (service
+    /// accounts) are not affected.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub share_connection_identity: bool,
 }
 
 fn default_credential_id_key() -> String {

@@ -44,5 +44,8 @@ pub const VERSION: &str = "v1alpha1";
 pub const FINALIZER: &str = "controlhub.dev/credential";
 /// Annotation whose every new value asks for one rotation.
 pub const ROTATE_ANNOTATION: &str = "controlhub.dev/rotate";
+/// Annotation whose every new value makes the next reconcile compare with a fresh list from
+/// Control Hub (instead of the cached one).
+pub const REFRESH_ANNOTATION: &str = "controlhub.dev/refresh";
 /// Name of the ClusterControlHubConnection used when `spec.connectionRef` is absent.
 pub const DEFAULT_CONNECTION_NAME: &str = "default";

@@ -64,6 +64,20 @@ pub enum Reason {
     InvalidCaBundle,
     /// A workload listed in `restartTargets` could not be restarted.
     RestartFailed,
+    /// The Kubernetes API refused the Secret as declared (a field in `spec.secret`, a quota or a policy).
+    SecretRejected,
+    /// Control Hub issued a credential for another user than the one requested; it was deleted.
+    OwnerMismatch,
+    /// The connection now authenticates as another user than the one owning the credential.
+    OwnerChanged,
+    /// The cluster connection does not share its own identity with namespaces.
+    IdentityNotShared,
+    /// The connection's URL is not allowed by the operator's URL policy.
+    ConnectionUrlNotAllowed,
+    /// A Replace rotation cannot happen now (no free slot); the current token keeps working.
+    RotationBlocked,
+    /// Control Hub refused to rename the credential; it works, but keeps its pending label.
+    RenameRefused,
 }
 
 impl Reason {
@@ -97,6 +111,13 @@ impl Reason {
         Reason::DiscoveryFailed,
         Reason::InvalidCaBundle,
         Reason::RestartFailed,
+        Reason::SecretRejected,
+        Reason::OwnerMismatch,
+        Reason::OwnerChanged,
+        Reason::IdentityNotShared,
+        Reason::ConnectionUrlNotAllowed,
+        Reason::RotationBlocked,
+        Reason::RenameRefused,
     ];
 
     /// The wire spelling.
@@ -130,6 +151,13 @@ impl Reason {
             Reason::DiscoveryFailed => "DiscoveryFailed",
             Reason::InvalidCaBundle => "InvalidCaBundle",
             Reason::RestartFailed => "RestartFailed",
+            Reason::SecretRejected => "SecretRejected",
+            Reason::OwnerMismatch => "OwnerMismatch",
+            Reason::OwnerChanged => "OwnerChanged",
+            Reason::IdentityNotShared => "IdentityNotShared",
+            Reason::ConnectionUrlNotAllowed => "ConnectionUrlNotAllowed",
+            Reason::RotationBlocked => "RotationBlocked",
+            Reason::RenameRefused => "RenameRefused",
         }
     }
 

@@ -48,6 +48,10 @@ pub struct Connection {
     pub principal: Principal,
     pub settings: ConnectionSettings,
     pub generation: Option<i64>,
+    /// Whether ApiCredentials may obtain credentials of the connection's own identity: always for
+    /// a namespaced connection (its namespace holds that identity's token already), only with
+    /// `shareConnectionIdentity: true` for a cluster connection.
+    pub share_identity: bool,
 }
 
 /// Why a connection can not be used now.
@@ -125,6 +129,7 @@ struct ConnectionObject {
     id_key: String,
     token_key: String,
     allowed_namespaces: Option<LabelSelector>,
+    share_identity: bool,
     resource_version: String,
     generation: Option<i64>,
 }
@@ -217,6 +222,7 @@ impl Connections {
             principal,
             settings: object.settings,
             generation: object.generation,
+            share_identity: object.share_identity,
         };
         self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
             key.clone(),
@@ -294,6 +300,7 @@ impl Connections {
                     id_key: r.credential_id_key.clone(),
                     token_key: r.auth_token_key.clone(),
                     allowed_namespaces: None,
+                    share_identity: true,
                     resource_version: conn.resource_version().unwrap_or_default(),
                     generation: conn.meta().generation,
                     settings: conn.spec.settings,
@@ -313,6 +320,7 @@ impl Connections {
                     id_key: r.secret.credential_id_key.clone(),
                     token_key: r.secret.auth_token_key.clone(),
                     allowed_namespaces: conn.spec.allowed_namespaces.clone(),
+                    share_identity: conn.spec.share_connection_identity,
                     resource_version: conn.resource_version().unwrap_or_default(),
                     generation: conn.meta().generation,
                     settings: conn.spec.settings,

@@ -146,7 +146,16 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             }
             (UserId::new(user), Some(UserId::new(user)))
         }
-        _ => (connection.principal.user_id.clone(), None),
+        _ => {
+            if !connection.share_identity {
+                let msg = format!(
+                    "{key} does not share its own identity ({}) with namespaces: set spec.userId to a service account the connection allows (spec.allowedUserIds), use a ControlHubConnection in this namespace, or ask the connection's owner to set spec.shareConnectionIdentity: true",
+                    connection.principal.user_id
+                );
+                return report.blocked(ctx, Reason::IdentityNotShared, msg).await;
+            }
+            (connection.principal.user_id.clone(), None)
+        }
     };
 
     let status = obj.status.clone().unwrap_or_default();
@@ -319,6 +328,7 @@ fn record_from_status(status: &api::ApiCredentialStatus) -> Record {
             (strategy, reason)
         }),
         last_rotation_request: status.last_rotation_request.clone(),
+        last_refresh_request: status.last_refresh_request.clone(),
     }
 }
 

@@ -60,6 +60,7 @@ pub struct Record {
     pub retire_at: Option<DateTime<Utc>>,
     pub rotation_in_progress: Option<(Strategy, RotationReason)>,
     pub last_rotation_request: Option<String>,
+    pub last_refresh_request: Option<String>,
 }
 
 /// The state of the Secret the credential is delivered in.

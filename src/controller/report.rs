@@ -219,6 +219,7 @@ impl Report {
             last_rotation_time: w.last_rotation.or(self.status.last_rotation_time),
             next_rotation_time: next_rotation,
             last_rotation_request: w.record.last_rotation_request.clone(),
+            last_refresh_request: w.record.last_refresh_request.clone(),
             rotation_in_progress,
             previous_credential_id: w.record.previous_credential_id.as_ref().map(|id| id.to_string()),
             retire_at: w.record.previous_credential_id.as_ref().and(w.record.retire_at),

@@ -128,6 +128,8 @@ spec:
     name: controlhub-admin
     namespace: {SYSTEM_NAMESPACE}
   allowedUserIds: ["*"]
+  # A local sandbox: namespaces may obtain the emulator admin's own identity. Never in production.
+  shareConnectionIdentity: true
 "#,
             id = admin.credential_id,
             token = admin.auth_token,
