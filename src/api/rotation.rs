@@ -67,6 +67,11 @@ pub struct Rotation {
     #[schemars(length(max = rules::DURATION_MAX))]
     #[x_kube(validation = rules::GRACE_PERIOD_RANGE.to_kube())]
     pub grace_period: Option<String>,
+    /// With strategy Replace: when the owner has no free credential slot, regenerate the token in
+    /// place instead (the old token stops working at once). Default false: the rotation waits
+    /// for a free slot, the current token keeps working, and the Ready condition says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub regenerate_when_no_slot: bool,
 }
 
 impl Rotation {

@@ -7,24 +7,29 @@
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use crate::api::Reason;
-use crate::controlhub::{self, Credential, IssuedCredential};
-use crate::controller::context::{Context, FIELD_MANAGER};
+use crate::controlhub::{self, AuthToken, Credential, CredentialId, IssuedCredential};
+use crate::controller::context::{Context, with_jitter};
 use crate::controller::credential::Target;
 use crate::controller::error::{Error, Result};
 use crate::controller::failpoint::pause_point;
 use crate::controller::owners::Change;
-use crate::controller::plan::{Blocker, Record, RotationReason, SecretState, Step, Strategy};
+use crate::controller::plan::{self, Blocker, Record, RotationReason, SecretState, Step, Strategy};
 use crate::controller::report::Report;
-use crate::controller::secret;
+use crate::controller::secret::{self, StoredCredential};
+use crate::controller::secret_io::{self, Existing, WriteError};
 
 /// The reconcile's picture of the world, updated as steps are performed.
 pub struct World {
     pub record: Record,
     pub secret: SecretState,
+    /// How the next Secret write is made: a create, or an apply fenced on this version.
+    pub secret_existing: Existing,
+    /// The recorded credential's token found under the Secret's old name or keys.
+    pub movable: Option<StoredCredential>,
     pub credentials: Vec<Credential>,
     pub token_valid: Option<bool>,
     /// Fingerprint of the token now in the Secret.
@@ -65,6 +70,18 @@ pub async fn perform(
             pending_label,
             recreate,
         } => {
+            // Missing from one list is not proof of absence (lists may lag, a cache may be old):
+            // ask Control Hub about the recorded credential itself before making another.
+            if let Some(recorded) = w.record.credential_id.clone().filter(|_| recreate) {
+                match confirm_exists(ctx, t, w, &recorded).await {
+                    Ok(true) => return Ok(Outcome::Continue),
+                    Ok(false) => {}
+                    Err(e) => return refused(ctx, t, e).await,
+                }
+            }
+            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+                return Ok(outcome);
+            }
             let issued = match t
                 .connection
                 .client
@@ -72,10 +89,12 @@ pub async fn perform(
                 .await
             {
                 Ok(issued) => issued,
-                Err(e) => return refused(ctx, t, e).await,
+                Err(e) => return ambiguous(ctx, t, e).await,
             };
             let id = issued.credential.id.clone();
-            take_new(ctx, t, w, &issued, "create").await?;
+            if let Some(outcome) = take_new(ctx, t, w, &issued, "create").await? {
+                return Ok(outcome);
+            }
             w.record.credential_id = Some(id.clone());
             w.record.last_rotation_request = t.desired.rotate_request.clone();
             report.write_progress(ctx, t, w).await?;
@@ -97,11 +116,16 @@ pub async fn perform(
             }
         }
         Step::Adopt { id, replacing } => {
+            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+                return Ok(outcome);
+            }
             let label = label_of(w, &id);
             match t.connection.client.regenerate_credential(&id, &label).await {
                 Ok(issued) => {
                     let previous = w.record.credential_id.clone();
-                    store_issued(ctx, t, w, &issued, true).await?;
+                    if let Some(outcome) = store_issued(ctx, t, w, &issued, true).await? {
+                        return Ok(outcome);
+                    }
                     w.record.credential_id = Some(id.clone());
                     if replacing {
                         finish_replace(t, w, previous);
@@ -120,7 +144,7 @@ pub async fn perform(
                 Err(controlhub::Error::NotFound { .. }) => {
                     forget(ctx, t, w, &id).await;
                 }
-                Err(e) => return refused(ctx, t, e).await,
+                Err(e) => return ambiguous(ctx, t, e).await,
             }
         }
         Step::DeleteOrphan { id } => {
@@ -142,13 +166,18 @@ pub async fn perform(
             ));
         }
         Step::Regenerate { id } => {
+            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+                return Ok(outcome);
+            }
             let label = label_of(w, &id);
-            // Replace planned, but the plan chose Regenerate: the owner has no free slot.
+            // Replace planned, but the plan chose Regenerate: no free slot, and the user opted in.
             let instead_of_replace = matches!(w.record.rotation_in_progress, Some((Strategy::Replace, _)));
             match t.connection.client.regenerate_credential(&id, &label).await {
                 Ok(issued) => {
                     pause_point("regenerate:issued").await;
-                    store_issued(ctx, t, w, &issued, false).await?;
+                    if let Some(outcome) = store_issued(ctx, t, w, &issued, false).await? {
+                        return Ok(outcome);
+                    }
                     pause_point("regenerate:stored").await;
                     w.record.rotation_in_progress = None;
                     w.record.last_rotation_request = t.desired.rotate_request.clone();
@@ -186,10 +215,13 @@ pub async fn perform(
                     ));
                 }
                 Err(controlhub::Error::NotFound { .. }) => forget(ctx, t, w, &id).await,
-                Err(e) => return refused(ctx, t, e).await,
+                Err(e) => return ambiguous(ctx, t, e).await,
             }
         }
         Step::CreateReplacement { pending_label } => {
+            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+                return Ok(outcome);
+            }
             let issued = match t
                 .connection
                 .client
@@ -207,11 +239,13 @@ pub async fn perform(
                     }
                     return Ok(Outcome::Continue);
                 }
-                Err(e) => return refused(ctx, t, e).await,
+                Err(e) => return ambiguous(ctx, t, e).await,
             };
             let id = issued.credential.id.clone();
             let previous = w.record.credential_id.clone();
-            take_new(ctx, t, w, &issued, "replace").await?;
+            if let Some(outcome) = take_new(ctx, t, w, &issued, "replace").await? {
+                return Ok(outcome);
+            }
             w.record.credential_id = Some(id.clone());
             finish_replace(t, w, previous.clone());
             report.write_progress(ctx, t, w).await?;
@@ -225,7 +259,7 @@ pub async fn perform(
             ));
         }
         Step::Rename { id, label } => {
-            let was_pending = label_of(w, &id).contains(&crate::controller::plan::marker(&t.uid));
+            let was_pending = plan::carries_marker(&label_of(w, &id), &t.uid);
             match t.connection.client.rename_credential(&id, &label).await {
                 Ok(updated) => {
                     if !was_pending {
@@ -261,6 +295,22 @@ pub async fn perform(
                 Err(controlhub::Error::NotFound { .. }) => forget(ctx, t, w, &id).await,
                 Err(e) => return refused(ctx, t, e).await,
             }
+        }
+        Step::MoveToken => {
+            let Some(moved) = w.movable.take() else {
+                return Ok(Outcome::Continue);
+            };
+            if let Some(outcome) = write_token(ctx, t, w, &moved.id, &moved.token, false).await? {
+                return Ok(outcome);
+            }
+            w.events.push((
+                EventType::Normal,
+                "SecretMoved",
+                format!(
+                    "moved the token of credential {} to Secret {} as declared; it was not re-issued",
+                    moved.id, t.layout.name
+                ),
+            ));
         }
         Step::RecordStored { id, previous } => {
             let first = w.record.credential_id.is_none();
@@ -302,77 +352,195 @@ fn finish_replace(t: &Target, w: &mut World, previous: Option<controlhub::Creden
     w.record.last_rotation_request = t.desired.rotate_request.clone();
 }
 
-/// A credential just created (`step` is `create` or `replace`): known to the owner cache and the
-/// local picture, then its token stored. Pause points `<step>:issued` and `<step>:stored` bracket
-/// the Secret write for crash tests.
+/// A credential just created (`step` is `create` or `replace`): checked to belong to the owner
+/// asked for, known to the owner cache and the local picture, then its token stored. Pause
+/// points `<step>:issued` and `<step>:stored` bracket the Secret write for crash tests.
 async fn take_new(
     ctx: &Context,
     t: &Target,
     w: &mut World,
     issued: &IssuedCredential,
     step: &str,
-) -> Result<()> {
+) -> Result<Option<Outcome>> {
+    let made = &issued.credential;
+    if made.owner != t.owner {
+        // Never hand a token of the wrong user to this namespace: undo the create.
+        delete_issued(ctx, t, w, &made.id).await?;
+        return Ok(Some(Outcome::Blocked {
+            reason: Reason::OwnerMismatch,
+            message: format!(
+                "Control Hub issued credential {} for {} although {} was requested; it was deleted and nothing was stored. Check the connection's identity and spec.userId",
+                made.id, made.owner, t.owner
+            ),
+            retry: Some(with_jitter(std::time::Duration::from_secs(300))),
+        }));
+    }
     ctx.owners
-        .update(
-            &t.connection.key,
-            &t.owner,
-            Change::Added(issued.credential.clone()),
-        )
+        .update(&t.connection.key, &t.owner, Change::Added(made.clone()))
         .await;
-    w.credentials.push(issued.credential.clone());
+    w.credentials.push(made.clone());
     pause_point(&format!("{step}:issued")).await;
-    store_issued(ctx, t, w, issued, true).await?;
-    pause_point(&format!("{step}:stored")).await;
-    Ok(())
+    let outcome = store_issued(ctx, t, w, issued, true).await?;
+    if outcome.is_none() {
+        pause_point(&format!("{step}:stored")).await;
+    }
+    Ok(outcome)
 }
 
 /// Writes a freshly issued credential to the Secret: the first write after the Control Hub call.
-/// Retries a few times at once; if the token cannot be stored and the credential is new, it is
-/// deleted again so that nothing is orphaned (a regenerated one is regenerated again later).
+/// If the token cannot be stored and the credential is `new`, it is deleted again so that nothing
+/// is orphaned (a regenerated one stays recorded as rotating and is regenerated again later).
 async fn store_issued(
     ctx: &Context,
     t: &Target,
     w: &mut World,
     issued: &IssuedCredential,
     new: bool,
-) -> Result<()> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &t.namespace);
-    let body = secret::build(&t.layout, &issued.credential.id, &issued.token);
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    let mut last_error = None;
-    for attempt in 0..3 {
-        if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+) -> Result<Option<Outcome>> {
+    let id = &issued.credential.id;
+    match write_token(ctx, t, w, id, &issued.token, true).await {
+        Ok(None) => Ok(None),
+        failed => {
+            if new {
+                delete_issued(ctx, t, w, id).await?;
+            }
+            failed
         }
-        match secrets.patch(&t.layout.name, &params, &Patch::Apply(&body)).await {
-            Ok(_) => {
+    }
+}
+
+/// Writes `id` and `token` to the Secret as declared, retrying briefly when the API server fails
+/// or the Secret changed under us. `issued_now` when the token was just issued (rotation time).
+async fn write_token(
+    ctx: &Context,
+    t: &Target,
+    w: &mut World,
+    id: &CredentialId,
+    token: &AuthToken,
+    issued_now: bool,
+) -> Result<Option<Outcome>> {
+    const ATTEMPTS: u64 = 3;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let failure = match secret_io::write(ctx, &t.layout, &w.secret_existing, id, token, false).await {
+            Ok(resource_version) => {
                 w.secret = SecretState::Managed {
-                    credential_id: Some(issued.credential.id.clone()),
+                    credential_id: Some(id.clone()),
                 };
-                w.token_fingerprint = Some(issued.token.fingerprint());
-                w.last_rotation = Some(Utc::now());
+                w.secret_existing = Existing::Ours { resource_version };
+                w.token_fingerprint = Some(token.fingerprint());
+                if issued_now {
+                    w.last_rotation = Some(Utc::now());
+                }
                 w.token_valid = Some(true);
                 ctx.token_fresh(&t.uid);
-                return Ok(());
+                return Ok(None);
             }
-            Err(e) => last_error = Some(e),
+            Err(WriteError::Kube(kube::Error::Api(status))) if status.code == 409 => {
+                // The Secret changed since we saw it: look again before writing.
+                match reread_secret(ctx, t).await? {
+                    Some(existing) => w.secret_existing = existing,
+                    None => return Ok(Some(secret_refused(t, WriteError::Conflict))),
+                }
+                kube::Error::Api(status)
+            }
+            Err(WriteError::Kube(e)) => e,
+            Err(refusal) => return Ok(Some(secret_refused(t, refusal))),
+        };
+        if attempt >= ATTEMPTS {
+            return Err(Error::StoreToken {
+                secret: t.layout.name.clone(),
+                source: failure,
+            });
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
+    }
+}
+
+/// The Secret as it is now: `Some(how to write it)` when absent or ours, `None` when it is not ours.
+async fn reread_secret(ctx: &Context, t: &Target) -> Result<Option<Existing>> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &t.namespace);
+    Ok(match secrets.get_opt(&t.layout.name).await? {
+        None => Some(Existing::None),
+        Some(s) if secret::is_owned_by(&s, &t.uid) => Some(Existing::Ours {
+            resource_version: s.metadata.resource_version.unwrap_or_default(),
+        }),
+        Some(_) => None,
+    })
+}
+
+/// Before a Control Hub call that issues a token: would the Secret be accepted? A refusal stops
+/// here, before a working token is revoked or a credential is created that could not be stored.
+async fn secret_not_writable(ctx: &Context, t: &Target, w: &World) -> Result<Option<Outcome>> {
+    match secret_io::check_writable(ctx, &t.layout, &w.secret_existing).await {
+        Ok(()) => Ok(None),
+        Err(WriteError::Kube(e)) => Err(e.into()),
+        Err(refusal) => Ok(Some(secret_refused(t, refusal))),
+    }
+}
+
+fn secret_refused(t: &Target, refusal: WriteError) -> Outcome {
+    match refusal {
+        WriteError::Rejected(message) => Outcome::Blocked {
+            reason: Reason::SecretRejected,
+            message: format!(
+                "Secret {} cannot be written ({message}): fix spec.secret, or the policy or quota that refuses it; no token was issued",
+                t.layout.name
+            ),
+            retry: Some(with_jitter(std::time::Duration::from_secs(60))),
+        },
+        _ => blocked(t, Blocker::SecretConflict),
+    }
+}
+
+/// Deletes a credential this pass created and could not hand over (its token was not stored).
+async fn delete_issued(ctx: &Context, t: &Target, w: &mut World, id: &CredentialId) -> Result<()> {
+    match t.connection.client.delete_credential(id).await {
+        Ok(()) | Err(controlhub::Error::NotFound { .. }) => {
+            forget(ctx, t, w, id).await;
+            Ok(())
+        }
+        Err(e) => {
+            // It keeps its pending label when it is this owner's, so a later pass deletes it.
+            ctx.owners.invalidate(&t.connection.key, &t.owner).await;
+            Err(e.into())
         }
     }
-    let source = last_error.expect("three attempts were made");
-    if new {
-        let _ = t.connection.client.delete_credential(&issued.credential.id).await;
-        ctx.owners
-            .update(
-                &t.connection.key,
-                &t.owner,
-                Change::Removed(issued.credential.id.clone()),
-            )
-            .await;
+}
+
+/// Asks Control Hub whether the recorded credential still exists, by putting its declared label
+/// and state (a harmless, idempotent write; there is no get-by-ID). True when it does.
+async fn confirm_exists(
+    ctx: &Context,
+    t: &Target,
+    w: &mut World,
+    id: &CredentialId,
+) -> std::result::Result<bool, controlhub::Error> {
+    match t
+        .connection
+        .client
+        .set_credential_active(id, &t.desired.label, t.desired.active)
+        .await
+    {
+        Ok(found) => {
+            ctx.owners
+                .update(&t.connection.key, &t.owner, Change::Added(found.clone()))
+                .await;
+            w.credentials.retain(|c| c.id != found.id);
+            w.credentials.push(found);
+            Ok(true)
+        }
+        Err(controlhub::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
-    Err(Error::StoreToken {
-        secret: t.layout.name.clone(),
-        source,
-    })
+}
+
+/// A create or regenerate failed: it may have reached Control Hub, so the owner's cached list is
+/// no longer to be trusted (the next pass lists afresh and finds a credential made meanwhile).
+async fn ambiguous(ctx: &Context, t: &Target, e: controlhub::Error) -> Result<Outcome> {
+    ctx.owners.invalidate(&t.connection.key, &t.owner).await;
+    refused(ctx, t, e).await
 }
 
 async fn delete_credential(
@@ -470,9 +638,9 @@ fn blocked(t: &Target, blocker: Blocker) -> Outcome {
             ),
         ),
         Blocker::NoSlotForReplace { count, limit } => (
-            Reason::QuotaExceeded,
+            Reason::RotationBlocked,
             format!(
-                "cannot rotate by Replace: user {} has {count} of {limit} credentials, and Control Hub does not regenerate other users' credentials; free a slot",
+                "the Replace rotation waits for a free slot: user {} has {count} of {limit} credentials in Control Hub; the current token keeps working. Delete one of that user's credentials, or set spec.rotation.regenerateWhenNoSlot: true to regenerate in place",
                 t.owner
             ),
         ),
@@ -502,6 +670,7 @@ fn step_name(step: &Step) -> &'static str {
         Step::CreateReplacement { .. } => "create-replacement",
         Step::Rename { .. } => "rename",
         Step::SetActive { .. } => "set-active",
+        Step::MoveToken => "move-token",
         Step::RecordStored { .. } => "record-stored",
         Step::RetirePrevious { .. } => "retire-previous",
         Step::Done { .. } => "done",

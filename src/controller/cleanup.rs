@@ -3,46 +3,47 @@
 //! credential still in its grace period are deleted, and the finalizer is released.
 //!
 //! A credential already gone counts as done. Nothing about the spec can block deletion: only
-//! the connection matters, and a connection that is gone for good releases the object with a
-//! Warning Event naming the credential left in Control Hub (blocking a namespace's deletion
-//! forever would be worse). The Secret goes with the object through its owner reference.
+//! the connection matters, and a connection that is gone for good (its object or Secret deleted,
+//! or its credentials refused for 10 minutes) releases the object with a Warning Event naming the
+//! credential left in Control Hub (blocking a namespace's deletion forever would be worse). Under
+//! Delete the Secret goes with the object through its owner reference; under Retain and
+//! Deactivate it is released first, so the token outlives the object.
+//!
+//! Only IDs this object recorded, or that carry its exact marker, are ever deleted: the Secret's
+//! content is a tenant's to edit and is never taken on its word (see `plan`'s module docs).
 
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
-use crate::api::{ApiCredential, DeletionPolicy};
+use crate::api::{ApiCredential, DeletionPolicy, Reason};
 use crate::controlhub::{self, CredentialId, UserId};
-use crate::controller::connections::Connections;
+use crate::controller::connections::{ConnectionProblem, Connections};
 use crate::controller::context::Context;
 use crate::controller::error::{Error, Result};
 use crate::controller::failpoint::pause_point;
 use crate::controller::owners::Change;
 use crate::controller::{plan, secret};
 
+/// How long a deleted ApiCredential waits for a connection whose credentials Control Hub refuses
+/// (a token being swapped) before its credential is given up as unreachable.
+const AUTH_FAILURE_PATIENCE: chrono::Duration = chrono::Duration::minutes(10);
+
 pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let namespace = obj.namespace().unwrap_or_default();
     let status = obj.status.clone().unwrap_or_default();
-
-    // The credential this object owns: the Secret's (written first) or the recorded one.
-    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
-    let stored = secrets
-        .get_opt(obj.secret_name())
-        .await?
-        .filter(|s| secret::is_owned_by(s, &uid))
-        .and_then(|s| secret::read(&s, &obj.keys().into()).map(|c| c.id));
-    let current = stored.or_else(|| status.credential_id.clone().map(CredentialId::new));
+    let recorded = status.credential_id.clone().map(CredentialId::new);
 
     let key = Connections::key_for(&obj.connection_ref(), &namespace);
     let connection = match ctx.connections.resolve(&key, &namespace).await {
         Ok(c) => c,
-        Err(problem) if problem.permanent => {
-            let left = current
+        Err(problem) if problem.permanent || gave_up_on_authentication(&obj, &problem) => {
+            let left = recorded
                 .map(|c| c.to_string())
                 .unwrap_or_else(|| "none recorded".into());
             ctx.publish(
@@ -62,27 +63,53 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             return Err(Error::ConnectionUnavailable(problem.message));
         }
     };
-    let owner = obj
-        .spec
+    // The owner recorded when the credential was made wins over what the spec or the connection
+    // say now.
+    let owner = status
         .user_id
         .clone()
+        .or_else(|| obj.spec.user_id.clone())
         .map(UserId::new)
         .unwrap_or_else(|| connection.principal.user_id.clone());
+    // Deletion is final: decide on a fresh list, not on the shared cache.
+    ctx.owners.invalidate(&connection.key, &owner).await;
     let credentials = ctx.owners.list(&connection, &owner).await?;
+    let marked = |id: &CredentialId| {
+        credentials
+            .iter()
+            .any(|c| &c.id == id && plan::carries_marker(&c.label, &uid))
+    };
 
-    // Leftovers carrying this object's marker, and a replaced credential in its grace period.
-    let marker = plan::marker(&uid);
+    // The credential this object owns: the recorded one, or the one in the Secret when it still
+    // carries this object's pending label (a crash between the Secret write and the status
+    // write). Any other ID in the Secret is someone's claim and is never acted on.
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let secret_obj = secrets
+        .get_opt(obj.secret_name())
+        .await?
+        .filter(|s| secret::is_owned_by(s, &uid));
+    let stored = secret_obj
+        .as_ref()
+        .and_then(|s| secret::read(s, &obj.keys().into()).map(|c| c.id))
+        .filter(|id| marked(id));
+    let current = stored.clone().or_else(|| recorded.clone());
+
+    // Leftovers carrying this object's marker, a replaced credential in its grace period, and a
+    // recorded credential the Secret had already moved away from.
     let mut extra: Vec<CredentialId> = credentials
         .iter()
-        .filter(|c| c.label.contains(&marker) && Some(&c.id) != current.as_ref())
+        .filter(|c| plan::carries_marker(&c.label, &uid) && Some(&c.id) != current.as_ref())
         .map(|c| c.id.clone())
         .collect();
-    if let Some(previous) = status.previous_credential_id.clone().map(CredentialId::new)
-        && !extra.contains(&previous)
-    {
-        extra.push(previous);
+    let previous = status.previous_credential_id.clone().map(CredentialId::new);
+    let superseded = recorded.filter(|r| stored.is_some() && Some(r) != current.as_ref());
+    for id in [previous, superseded].into_iter().flatten() {
+        if !extra.contains(&id) {
+            extra.push(id);
+        }
     }
     for id in &extra {
+        pause_point("cleanup:extra").await;
         delete(ctx, &connection, &owner, id).await?;
     }
 
@@ -96,6 +123,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         .map(|c| c.label.clone());
     match obj.spec.deletion_policy {
         DeletionPolicy::Delete => {
+            pause_point("cleanup:deleting").await;
             delete(ctx, &connection, &owner, &current).await?;
             ctx.publish(
                 &obj,
@@ -121,20 +149,22 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
                     Err(e) => return Err(e.into()),
                 }
             }
+            let kept = release_secret(ctx, &obj, &uid, secret_obj.as_ref()).await?;
             ctx.publish(
                 &obj,
                 EventType::Normal,
                 "Deactivated",
-                format!("deactivated credential {current} (deletionPolicy Deactivate)"),
+                format!("deactivated credential {current} (deletionPolicy Deactivate){kept}"),
             )
             .await;
         }
         DeletionPolicy::Retain => {
+            let kept = release_secret(ctx, &obj, &uid, secret_obj.as_ref()).await?;
             ctx.publish(
                 &obj,
                 EventType::Normal,
                 "Retained",
-                format!("left credential {current} in Control Hub (deletionPolicy Retain)"),
+                format!("left credential {current} in Control Hub (deletionPolicy Retain){kept}"),
             )
             .await;
         }
@@ -143,6 +173,54 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     ctx.metrics.forget_credential(&namespace, &obj.name_any());
     ctx.forget(&uid);
     Ok(Action::await_change())
+}
+
+/// A connection whose credentials Control Hub refuses is retried (a token swap passes), but not
+/// forever: a namespace must be deletable even when its connection's token is gone for good.
+fn gave_up_on_authentication(obj: &ApiCredential, problem: &ConnectionProblem) -> bool {
+    let deleting_for = obj
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| chrono::Utc::now().timestamp() - t.0.as_second());
+    problem.reason == Reason::AuthenticationFailed
+        && deleting_for.is_some_and(|secs| secs > AUTH_FAILURE_PATIENCE.num_seconds())
+}
+
+/// Under Retain and Deactivate the credential lives on, so its Secret must too: the owner
+/// reference is removed before the finalizer is, or the garbage collector would delete the only
+/// copy of a token Control Hub never shows again. Returns a note for the Event.
+async fn release_secret(
+    ctx: &Context,
+    obj: &ApiCredential,
+    uid: &str,
+    secret: Option<&Secret>,
+) -> Result<String> {
+    let Some(secret) = secret else {
+        return Ok(String::new());
+    };
+    let name = secret.name_any();
+    let others: Vec<_> = secret
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .filter(|r| r.uid != uid)
+        .cloned()
+        .collect();
+    let patch = serde_json::json!({
+        "metadata": {
+            "ownerReferences": others,
+            "resourceVersion": secret.metadata.resource_version,
+        }
+    });
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    secrets
+        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(format!(
+        "; Secret {name} keeps the token and is no longer deleted with this object"
+    ))
 }
 
 async fn delete(

@@ -46,6 +46,8 @@ impl Default for Settings {
 pub struct Memory {
     token_checked: HashMap<String, Instant>,
     failures: HashMap<String, u32>,
+    /// The last warning said per object, to say each one once.
+    warned: HashMap<String, u64>,
 }
 
 pub struct Context {
@@ -144,6 +146,16 @@ impl Context {
         let mut memory = self.memory();
         memory.failures.remove(uid);
         memory.token_checked.remove(uid);
+        memory.warned.remove(uid);
+    }
+
+    /// Whether `message` differs from the last warning recorded for `uid` (and records it).
+    pub fn is_news(&self, uid: &str, message: &str) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        message.hash(&mut hasher);
+        let digest = hasher.finish();
+        self.memory().warned.insert(uid.to_string(), digest) != Some(digest)
     }
 }
 
@@ -156,6 +168,12 @@ pub fn backoff(n: u32) -> Duration {
     jittered.max(Duration::from_millis(500))
 }
 
+/// A server's `Retry-After`, bounded: `0` would make a hot loop, and a huge value would silence
+/// an object for months. At least 1 s, at most 10 minutes.
+pub fn bounded_retry_after(d: Duration) -> Duration {
+    d.clamp(Duration::from_secs(1), Duration::from_secs(600))
+}
+
 /// `d` plus up to 10% random jitter, so periodic work of many objects spreads out.
 pub fn with_jitter(d: Duration) -> Duration {
     d + d.mul_f64(rand::random::<f64>() * 0.1)
@@ -164,6 +182,19 @@ pub fn with_jitter(d: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_is_bounded_both_ways() {
+        assert_eq!(bounded_retry_after(Duration::ZERO), Duration::from_secs(1));
+        assert_eq!(
+            bounded_retry_after(Duration::from_secs(86_400 * 90)),
+            Duration::from_secs(600)
+        );
+        assert_eq!(
+            bounded_retry_after(Duration::from_secs(7)),
+            Duration::from_secs(7)
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

@@ -24,7 +24,7 @@ use crate::controller::error::{Error, Result};
 use crate::controller::plan::{self, Desired, Record, Strategy};
 use crate::controller::report::{self, Report};
 use crate::controller::schedule::{self, Schedule};
-use crate::controller::{cleanup, restart, secret};
+use crate::controller::{cleanup, restart, secret, secret_io};
 
 /// Everything about the object a step needs, resolved once per reconcile.
 pub struct Target {
@@ -159,13 +159,18 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     };
 
     let status = obj.status.clone().unwrap_or_default();
-    let last_rotation = status
-        .last_rotation_time
-        .or_else(|| obj.meta().creation_timestamp.as_ref().map(to_chrono));
-    let next_rotation = match (&schedule, last_rotation) {
-        (Some(s), Some(last)) => schedule::next_rotation(s, last, &uid).ok(),
-        _ => None,
-    };
+    // The credential belongs to the owner recorded when it was made. If the connection now
+    // authenticates as someone else, everything this object knows belongs to that other user:
+    // creating afresh would leak the old credential, so a person decides.
+    if let (Some(recorded_owner), Some(id)) = (&status.user_id, &status.credential_id)
+        && recorded_owner.as_str() != owner.as_str()
+    {
+        let msg = format!(
+            "credential {id} belongs to {recorded_owner}, but {key} now authenticates as {owner}: point the connection back at {recorded_owner}'s identity to keep managing it, or delete and re-create this ApiCredential to get a credential of {owner} (delete {id} in Control Hub if it is no longer used)"
+        );
+        return report.blocked(ctx, Reason::OwnerChanged, msg).await;
+    }
+    let created = obj.meta().creation_timestamp.as_ref().map(to_chrono);
     let desired = Desired {
         label: obj.effective_label().to_string(),
         active: obj.spec.active,
@@ -174,9 +179,13 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             _ => Strategy::Regenerate,
         },
         grace: chrono::Duration::from_std(grace).unwrap_or_else(|_| chrono::Duration::minutes(10)),
-        next_rotation,
         rotate_request: obj.rotate_request().map(str::to_string),
         for_other_user: create_for.is_some(),
+        regenerate_when_no_slot: obj
+            .spec
+            .rotation
+            .as_ref()
+            .is_some_and(|r| r.regenerate_when_no_slot),
     };
     let layout = secret::SecretLayout {
         name: obj.secret_name().to_string(),
@@ -216,19 +225,33 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let mut world = gather(ctx, &target, &status).await?;
 
     // Decide and act until in sync, blocked, or out of budget.
+    let mut rotations_begun = 0;
     let mut outcome = Outcome::Continue;
     for _ in 0..ctx.settings.max_steps {
-        let step = plan::decide(&plan::Observed {
-            now: Utc::now(),
-            uid: &target.uid,
-            desired: &target.desired,
-            record: &world.record,
-            secret: &world.secret,
-            credentials: &world.credentials,
-            quota_limit: ctx.settings.quota_limit,
-            token_valid: world.token_valid,
-        });
-        outcome = act::perform(ctx, &target, &mut world, &mut report, step).await?;
+        let step = plan::decide(&observe(ctx, &target, &world, created, Utc::now()));
+        if matches!(step, plan::Step::BeginRotation { .. }) {
+            rotations_begun += 1;
+            if rotations_begun > 1 {
+                // A rotation finished this pass; another one is for the next pass (and a plan
+                // that keeps asking is a bug that must not revoke tokens in a loop).
+                tracing::warn!(namespace = %target.namespace, name = %target.name, "a second rotation in one pass was not started");
+                break;
+            }
+        }
+        let performed = act::perform(ctx, &target, &mut world, &mut report, step).await;
+        outcome = match performed {
+            Ok(outcome) => outcome,
+            Err(e @ Error::StoreToken { .. }) => {
+                // The token could not be stored: never leave Ready=True behind.
+                report.write_progress(ctx, &target, &mut world).await.ok();
+                report
+                    .not_ready(ctx, Reason::SecretRejected, format!("{e}; retrying"))
+                    .await
+                    .ok();
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         if !matches!(outcome, Outcome::Continue) {
             break;
         }
@@ -236,17 +259,29 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
 
     // Level-based: returns at once when there is no token or every target already has it.
     restart::ensure_restarted(ctx, &target, &world).await;
-    report::delete_previous_secret(ctx, &target, &status).await?;
-    ctx.succeeded(&uid);
+    if report::holds_token(&world) {
+        // Only once the declared Secret holds the token is the one it replaces deleted.
+        report::delete_previous_secret(ctx, &target, &status).await?;
+    }
 
     let now_after = Utc::now();
     let action = match outcome {
         Outcome::Done { requeue_at } => {
+            ctx.succeeded(&uid);
             let periodic = with_jitter(ctx.settings.drift_check_interval);
             let until = requeue_at.map(|at| schedule::time_until(at, now_after) + Duration::from_secs(1));
             let wait = until.map_or(periodic, |u| u.min(periodic));
             report.ready(ctx, &target, &mut world).await?;
             Action::requeue(wait)
+        }
+        Outcome::Blocked {
+            reason: Reason::RotationBlocked,
+            message,
+            ..
+        } => {
+            // The current token works: Ready stays True, and says why the rotation waits.
+            report.rotation_blocked(ctx, &target, &mut world, message).await?;
+            Action::requeue(backoff(ctx.failed(&uid)).max(Duration::from_secs(30)))
         }
         Outcome::Blocked {
             reason,
@@ -255,15 +290,49 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         } => {
             report.write_progress(ctx, &target, &mut world).await?;
             report.blocked(ctx, reason, message).await?;
+            // Quota may be freed in Control Hub without any change here: look again (with a
+            // fresh list, see `gather`) on a backoff rather than at the next drift check.
+            let retry = match reason {
+                Reason::QuotaExceeded => Some(backoff(ctx.failed(&uid)).max(Duration::from_secs(15))),
+                _ => retry,
+            };
             Action::requeue(retry.unwrap_or_else(|| with_jitter(ctx.settings.drift_check_interval)))
         }
         Outcome::Continue => {
-            // Budget spent: write what we have and come straight back.
+            // Budget spent (or a second rotation held back): write what we have, come back soon,
+            // and back off if it keeps happening.
             report.write_progress(ctx, &target, &mut world).await?;
-            Action::requeue(Duration::from_millis(100))
+            Action::requeue(backoff(ctx.failed(&uid)))
         }
     };
     Ok(action)
+}
+
+/// What [`plan::decide`] sees now. The next rotation is computed from the token now in the
+/// Secret, so a rotation finished in this pass moves it forward at once.
+fn observe<'a>(
+    ctx: &Context,
+    target: &'a Target,
+    world: &'a World,
+    created: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> plan::Observed<'a> {
+    let next_rotation = match (&target.schedule, world.last_rotation.or(created)) {
+        (Some(s), Some(last)) => schedule::next_rotation(s, last, &target.uid).ok(),
+        _ => None,
+    };
+    plan::Observed {
+        now,
+        uid: &target.uid,
+        desired: &target.desired,
+        record: &world.record,
+        secret: &world.secret,
+        credentials: &world.credentials,
+        quota_limit: ctx.settings.quota_limit,
+        token_valid: world.token_valid,
+        next_rotation,
+        token_movable: world.movable.is_some(),
+    }
 }
 
 /// Reads the Secret, the owner's credentials and (when due) whether the stored token works.
@@ -271,31 +340,56 @@ async fn gather(ctx: &Context, target: &Target, status: &api::ApiCredentialStatu
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
     let existing = secrets.get_opt(&target.layout.name).await?;
     let secret_state = secret::classify(existing.as_ref(), &target.uid, &target.layout.keys);
-    let stored = existing
-        .as_ref()
-        .filter(|s| secret::is_owned_by(s, &target.uid))
-        .and_then(|s| secret::read(s, &target.layout.keys));
+    let owned = existing.as_ref().filter(|s| secret::is_owned_by(s, &target.uid));
+    let secret_existing = match owned {
+        Some(s) => secret_io::Existing::Ours {
+            resource_version: s.metadata.resource_version.clone().unwrap_or_default(),
+        },
+        None => secret_io::Existing::None,
+    };
+    let stored = owned.and_then(|s| secret::read(s, &target.layout.keys));
+
+    // A fresh list (not the shared cache) when the user asked for one, changed the spec, or the
+    // object waits for quota; untouched objects keep to one list per owner per drift interval.
+    let refresh = target.obj.refresh_request().map(str::to_string);
+    let waiting_for_quota = target.obj.status.as_ref().is_some_and(|s| {
+        api::conditions::find_condition(&s.conditions, api::ConditionType::Ready)
+            .is_some_and(|c| c.reason == Reason::QuotaExceeded.as_str())
+    });
+    if refresh != status.last_refresh_request
+        || status.observed_generation != target.obj.meta().generation
+        || waiting_for_quota
+    {
+        ctx.owners.invalidate(&target.connection.key, &target.owner).await;
+    }
     let credentials = ctx.owners.list(&target.connection, &target.owner).await?;
 
-    let record = record_from_status(status);
+    let mut record = record_from_status(status);
+    record.last_refresh_request = refresh;
+    let recorded = record.credential_id.clone();
+
+    // After spec.secret.name or .keys changed: the recorded token may sit in the old place.
+    let movable = if stored.is_none() && recorded.is_some() {
+        find_movable(ctx, target, status, owned)
+            .await?
+            .filter(|m| Some(&m.id) == recorded.as_ref())
+    } else {
+        None
+    };
+
+    // The token is tried only when it is the recorded credential's (never on a Secret's word).
     let mut token_valid = None;
-    if let Some(stored) = &stored {
+    if let Some(stored) = stored.as_ref().filter(|s| Some(&s.id) == recorded.as_ref()) {
         let current_active = credentials.iter().find(|c| c.id == stored.id).map(|c| c.active);
         if current_active == Some(true) && ctx.token_check_due(&target.uid) {
-            let probe = target
-                .connection
-                .client
-                .for_credential(stored.id.clone(), stored.token.clone())?;
-            token_valid = match probe.current_user().await {
-                Ok(_) => Some(true),
-                Err(crate::controlhub::Error::Unauthorized { .. }) => Some(false),
-                Err(_) => None,
-            };
+            token_valid = check_token(target, stored).await;
         }
     }
     Ok(World {
         record,
         secret: secret_state,
+        secret_existing,
+        movable,
         credentials,
         token_valid,
         token_fingerprint: existing
@@ -305,6 +399,54 @@ async fn gather(ctx: &Context, target: &Target, status: &api::ApiCredentialStatu
         last_rotation: status.last_rotation_time,
         events: Vec::new(),
     })
+}
+
+/// Whether the stored token authenticates. A refusal counts only when the connection's own token
+/// is accepted at the same time: during a Control Hub authentication outage both fail, and a
+/// working token must not be rotated for it.
+async fn check_token(target: &Target, stored: &secret::StoredCredential) -> Option<bool> {
+    let probe = target
+        .connection
+        .client
+        .for_credential(stored.id.clone(), stored.token.clone())
+        .ok()?;
+    match probe.current_user().await {
+        Ok(_) => Some(true),
+        Err(crate::controlhub::Error::Unauthorized { .. }) => {
+            match target.connection.client.current_user().await {
+                Ok(_) => Some(false),
+                Err(_) => None,
+            }
+        }
+        Err(_) => None,
+    }
+}
+
+/// The recorded credential's token under the Secret's previous name (status.secretName) or under
+/// other keys of the declared Secret, found by the annotations the operator wrote with it.
+async fn find_movable(
+    ctx: &Context,
+    target: &Target,
+    status: &api::ApiCredentialStatus,
+    owned: Option<&Secret>,
+) -> Result<Option<secret::StoredCredential>> {
+    if let Some(found) = owned.and_then(secret::recover) {
+        return Ok(Some(found));
+    }
+    let Some(old) = status
+        .secret_name
+        .as_deref()
+        .filter(|old| *old != target.layout.name)
+    else {
+        return Ok(None);
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
+    Ok(secrets
+        .get_opt(old)
+        .await?
+        .filter(|s| secret::is_owned_by(s, &target.uid))
+        .as_ref()
+        .and_then(secret::recover))
 }
 
 fn record_from_status(status: &api::ApiCredentialStatus) -> Record {

@@ -38,7 +38,9 @@ impl Error {
     /// How long Control Hub asked us to wait, if it did.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::ControlHub(e) => e.retry_after(),
+            Error::ControlHub(e) => e
+                .retry_after()
+                .map(crate::controller::context::bounded_retry_after),
             _ => None,
         }
     }

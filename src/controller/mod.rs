@@ -20,6 +20,7 @@ pub mod report;
 pub mod restart;
 pub mod schedule;
 pub mod secret;
+pub mod secret_io;
 
 use std::collections::HashMap;
 use std::sync::Arc;

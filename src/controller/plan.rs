@@ -8,6 +8,15 @@
 //!   holds its token it is an orphan that a later pass adopts (regenerates) or deletes;
 //! - a rotation is recorded in status before the token is regenerated, so a crash between the
 //!   regenerate and the Secret write is finished by regenerating again.
+//!
+//! **What the Secret is trusted for.** Whoever may edit the namespace may edit the Secret, so the
+//! credential ID in it is a claim, not a fact. It is believed only when it names the credential
+//! recorded in status, or a credential that carries this object's exact marker (a pending label
+//! only the operator writes, and admission refuses in `spec.name`). Both crash windows of the
+//! protocol satisfy this: between the Secret write and the status write the new credential still
+//! carries its pending label (the rename to the final label happens only after status records
+//! it). Any other ID is a lost token: this object's own credential gets a new token, and the
+//! foreign ID is never renamed, regenerated, adopted or deleted.
 
 use chrono::{DateTime, Utc};
 
@@ -43,13 +52,14 @@ pub struct Desired {
     pub strategy: Strategy,
     /// How long a replaced credential keeps working after the Secret switched.
     pub grace: chrono::Duration,
-    /// When the current token is due for rotation, if a schedule is set.
-    pub next_rotation: Option<DateTime<Utc>>,
     /// The value of the rotate annotation, if present.
     pub rotate_request: Option<String>,
     /// The credential belongs to a user other than the connection's own (Control Hub may refuse to
     /// regenerate it).
     pub for_other_user: bool,
+    /// Replace may fall back to Regenerate when the owner has no free slot
+    /// (`spec.rotation.regenerateWhenNoSlot`).
+    pub regenerate_when_no_slot: bool,
 }
 
 /// The operator's durable record of its work, kept in status.
@@ -89,6 +99,12 @@ pub struct Observed<'a> {
     pub quota_limit: usize,
     /// The result of authenticating with the Secret's token, when that check ran this pass.
     pub token_valid: Option<bool>,
+    /// When the token now in the Secret is due for rotation, if a schedule is set. Computed from
+    /// the time that token was issued, so a rotation just finished moves it forward.
+    pub next_rotation: Option<DateTime<Utc>>,
+    /// The recorded credential's token was found elsewhere (under the old Secret name or keys,
+    /// after `spec.secret` changed) and can be moved instead of being re-issued.
+    pub token_movable: bool,
 }
 
 /// Why reconcile cannot proceed until something changes.
@@ -98,7 +114,7 @@ pub enum Blocker {
     SecretConflict,
     /// The owner already has `limit` credentials.
     QuotaExceeded { count: usize, limit: usize },
-    /// Replace needs a free slot, none is free, and the credential can not be regenerated instead.
+    /// Replace needs a free slot and none is free; the current token keeps working.
     NoSlotForReplace { count: usize, limit: usize },
 }
 
@@ -127,6 +143,9 @@ pub enum Step {
     Rename { id: CredentialId, label: String },
     /// Put the active state back / apply the declared active state.
     SetActive { id: CredentialId, active: bool },
+    /// The recorded credential's token sits under the Secret's old name or keys: write it to the
+    /// declared place (no Control Hub call, the token keeps working).
+    MoveToken,
     /// The grace period of a replaced credential is over.
     RetirePrevious { id: CredentialId },
     /// The Secret holds a credential that status has not recorded (a crash between the Secret
@@ -150,25 +169,46 @@ pub fn pending_label(label: &str, uid: &str) -> String {
     format!("{label} {}", marker(uid))
 }
 
+/// Whether `label` is a pending label of the object with `uid`: it ends with exactly that
+/// object's marker and carries no other marker (a substring match would let a label naming
+/// several UIDs, or another object's, pass).
+pub fn carries_marker(label: &str, uid: &str) -> bool {
+    label
+        .strip_suffix(&marker(uid))
+        .and_then(|rest| rest.strip_suffix(' '))
+        .is_some_and(|rest| !rest.contains("[k8s:"))
+}
+
+/// The credential ID the Secret holds, if it may be believed (see the module docs).
+pub fn trusted_stored_id<'a>(o: &Observed<'a>) -> Option<&'a CredentialId> {
+    let SecretState::Managed {
+        credential_id: Some(id),
+    } = o.secret
+    else {
+        return None;
+    };
+    let recorded = o.record.credential_id.as_ref() == Some(id);
+    let marked = o
+        .credentials
+        .iter()
+        .any(|c| &c.id == id && carries_marker(&c.label, o.uid));
+    (recorded || marked).then_some(id)
+}
+
 /// Chooses the next step. See the module docs for the protocol.
 pub fn decide(o: &Observed<'_>) -> Step {
     if *o.secret == SecretState::Foreign {
         return Step::Blocked(Blocker::SecretConflict);
     }
-    let stored_id = match o.secret {
-        SecretState::Managed {
-            credential_id: Some(id),
-        } => Some(id),
-        _ => None,
-    };
-    // The Secret is the durable truth (it is written first); status may lag behind it.
+    // The Secret is written first, so it may be ahead of status; it is believed only for what
+    // this object wrote there (see the module docs).
+    let stored_id = trusted_stored_id(o);
     let current_id = stored_id.or(o.record.credential_id.as_ref());
     let current = current_id.and_then(|id| o.credentials.iter().find(|c| &c.id == id));
-    let mark = marker(o.uid);
     let orphans: Vec<&Credential> = o
         .credentials
         .iter()
-        .filter(|c| c.label.contains(&mark))
+        .filter(|c| carries_marker(&c.label, o.uid))
         .filter(|c| Some(&c.id) != current.map(|c| &c.id))
         .filter(|c| Some(&c.id) != o.record.previous_credential_id.as_ref())
         .collect();
@@ -222,7 +262,10 @@ pub fn decide(o: &Observed<'_>) -> Step {
         return rotation_step(o, current, strategy);
     }
 
-    // 5. Should a rotation start?
+    // 5. Should a rotation start? A token merely stored under the old name or keys is moved.
+    if stored_id.is_none() && o.token_movable {
+        return Step::MoveToken;
+    }
     if let Some(reason) = rotation_due(o, current, stored_id.is_some()) {
         let strategy = match reason {
             // A lost or invalid token is mended in place where possible: the ID stays stable.
@@ -257,7 +300,7 @@ pub fn decide(o: &Observed<'_>) -> Step {
     }
 
     let requeue_at = [
-        o.desired.next_rotation,
+        o.next_rotation,
         o.record.previous_credential_id.as_ref().and(o.record.retire_at),
     ]
     .into_iter()
@@ -275,7 +318,7 @@ fn rotation_due(o: &Observed<'_>, current: &Credential, secret_holds_token: bool
     {
         return Some(RotationReason::Requested);
     }
-    if o.desired.next_rotation.is_some_and(|at| at <= o.now) {
+    if o.next_rotation.is_some_and(|at| at <= o.now) {
         return Some(RotationReason::Schedule);
     }
     // An inactive credential never authenticates, so a failed check says nothing then.
@@ -291,13 +334,19 @@ fn rotation_step(o: &Observed<'_>, current: &Credential, strategy: Strategy) -> 
             id: current.id.clone(),
         },
         Strategy::Replace => {
+            // A replaced credential still in its grace period is retired before another
+            // replacement is made: one object never holds more than two credentials (and two
+            // quota slots), and no credential is forgotten by overwriting the record of it.
+            if let Some(previous) = &o.record.previous_credential_id {
+                return Step::RetirePrevious { id: previous.clone() };
+            }
             let count = o.credentials.len();
             if count < o.quota_limit {
                 Step::CreateReplacement {
                     pending_label: pending_label(&o.desired.label, o.uid),
                 }
-            } else if !o.desired.for_other_user {
-                // No free slot: regenerate in place instead (the act layer records the fallback).
+            } else if o.desired.regenerate_when_no_slot && !o.desired.for_other_user {
+                // No free slot, and the user opted in: regenerate in place (the old token dies).
                 Step::Regenerate {
                     id: current.id.clone(),
                 }
@@ -343,9 +392,9 @@ mod tests {
             active: true,
             strategy: Strategy::Regenerate,
             grace: chrono::Duration::minutes(10),
-            next_rotation: None,
             rotate_request: None,
             for_other_user: false,
+            regenerate_when_no_slot: false,
         }
     }
 
@@ -362,6 +411,8 @@ mod tests {
         credentials: Vec<Credential>,
         limit: usize,
         token_valid: Option<bool>,
+        next_rotation: Option<DateTime<Utc>>,
+        token_movable: bool,
     }
 
     impl Case {
@@ -373,6 +424,8 @@ mod tests {
                 credentials: vec![],
                 limit: 10,
                 token_valid: None,
+                next_rotation: None,
+                token_movable: false,
             }
         }
 
@@ -395,6 +448,8 @@ mod tests {
                 credentials: &self.credentials,
                 quota_limit: self.limit,
                 token_valid: self.token_valid,
+                next_rotation: self.next_rotation,
+                token_movable: self.token_movable,
             })
         }
     }
@@ -519,7 +574,7 @@ mod tests {
         let mut c = Case::in_sync();
         assert_eq!(c.decide(), Step::Done { requeue_at: None });
         let at = now() + chrono::Duration::hours(3);
-        c.desired.next_rotation = Some(at);
+        c.next_rotation = Some(at);
         assert_eq!(c.decide(), Step::Done { requeue_at: Some(at) });
     }
 
@@ -578,7 +633,7 @@ mod tests {
     #[test]
     fn a_due_schedule_begins_a_rotation_with_the_declared_strategy() {
         let mut c = Case::in_sync();
-        c.desired.next_rotation = Some(now());
+        c.next_rotation = Some(now());
         assert_eq!(
             c.decide(),
             Step::BeginRotation {
@@ -599,7 +654,7 @@ mod tests {
     #[test]
     fn a_schedule_not_yet_due_does_nothing() {
         let mut c = Case::in_sync();
-        c.desired.next_rotation = Some(now() + chrono::Duration::seconds(1));
+        c.next_rotation = Some(now() + chrono::Duration::seconds(1));
         assert!(matches!(c.decide(), Step::Done { .. }));
     }
 
@@ -701,11 +756,73 @@ mod tests {
     }
 
     #[test]
-    fn replace_without_a_free_slot_falls_back_to_regenerate_for_own_credentials() {
+    fn replace_without_a_free_slot_is_refused_unless_the_user_opted_into_regenerate() {
         let mut c = Case::in_sync();
         c.credentials.extend(others(9));
         c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Schedule));
+        assert_eq!(
+            c.decide(),
+            Step::Blocked(Blocker::NoSlotForReplace { count: 10, limit: 10 }),
+            "never silently downgraded to Regenerate (its old token would die at once)"
+        );
+        c.desired.regenerate_when_no_slot = true;
         assert_eq!(c.decide(), Step::Regenerate { id: id("c1") });
+    }
+
+    #[test]
+    fn a_second_replace_inside_a_grace_period_retires_the_first_previous_credential_first() {
+        let mut c = Case::in_sync();
+        c.record.previous_credential_id = Some(id("old"));
+        c.record.retire_at = Some(now() + chrono::Duration::minutes(5));
+        c.credentials.push(cred("old", "ci bot", true));
+        c.record.rotation_in_progress = Some((Strategy::Replace, RotationReason::Requested));
+        assert_eq!(c.decide(), Step::RetirePrevious { id: id("old") });
+        c.record.previous_credential_id = None;
+        c.credentials.retain(|x| x.id != id("old"));
+        assert!(matches!(c.decide(), Step::CreateReplacement { .. }));
+    }
+
+    #[test]
+    fn a_foreign_id_in_the_secret_is_a_lost_token_never_adopted_or_recorded() {
+        let mut c = Case::in_sync();
+        c.secret = stored("victim");
+        c.credentials.push(cred("victim", "someone's", true));
+        assert_eq!(
+            c.decide(),
+            Step::BeginRotation {
+                strategy: Strategy::Regenerate,
+                reason: RotationReason::SecretLost
+            },
+            "the object's own credential gets a new token"
+        );
+        let mut c = Case::new();
+        c.secret = stored("victim");
+        c.credentials.push(cred("victim", "someone's", true));
+        assert!(
+            matches!(c.decide(), Step::Create { recreate: false, .. }),
+            "with nothing recorded, a foreign ID is ignored and a credential created"
+        );
+    }
+
+    #[test]
+    fn markers_match_exactly() {
+        assert!(carries_marker(&pending_label("ci bot", UID), UID));
+        assert!(!carries_marker(&pending_label("ci bot", UID), "0b1c2d3e"));
+        assert!(!carries_marker(&format!("x [k8s:{UID}] y"), UID));
+        assert!(!carries_marker(&format!("[k8s:other] {}", marker(UID)), UID));
+        assert!(!carries_marker(&format!("ci bot{}", marker(UID)), UID));
+        let mut c = Case::in_sync();
+        c.credentials
+            .push(cred("theirs", &format!("{} [k8s:x]", marker(UID)), true));
+        assert!(matches!(c.decide(), Step::Done { .. }), "not ours: left alone");
+    }
+
+    #[test]
+    fn a_token_under_the_old_secret_name_or_keys_is_moved_not_reissued() {
+        let mut c = Case::in_sync();
+        c.secret = SecretState::Missing;
+        c.token_movable = true;
+        assert_eq!(c.decide(), Step::MoveToken);
     }
 
     #[test]
@@ -767,7 +884,7 @@ mod tests {
         c.record.previous_credential_id = Some(id("old"));
         let retire = now() + chrono::Duration::minutes(5);
         c.record.retire_at = Some(retire);
-        c.desired.next_rotation = Some(now() + chrono::Duration::hours(1));
+        c.next_rotation = Some(now() + chrono::Duration::hours(1));
         assert_eq!(
             c.decide(),
             Step::Done {
@@ -777,10 +894,22 @@ mod tests {
     }
 
     #[test]
-    fn the_secret_id_wins_over_a_stale_status_id() {
+    fn the_secret_id_wins_over_a_stale_status_id_only_while_it_carries_our_marker() {
         let mut c = Case::in_sync();
         c.record.credential_id = Some(id("old"));
+        c.credentials.push(cred("old", "ci bot", true));
         c.secret = stored("c1");
+        assert!(
+            matches!(
+                c.decide(),
+                Step::BeginRotation {
+                    reason: RotationReason::SecretLost,
+                    ..
+                }
+            ),
+            "an unmarked, unrecorded ID is someone's claim: our own credential gets a new token"
+        );
+        c.credentials[0].label = pending_label("ci bot", UID);
         assert_eq!(
             c.decide(),
             Step::RecordStored {

@@ -106,6 +106,58 @@ impl Report {
         Ok(())
     }
 
+    /// A Replace rotation waits for a free slot: the current token works, so Ready stays True,
+    /// with the reason and the way out in its message, and a Warning Event when this is news.
+    pub async fn rotation_blocked(
+        &mut self,
+        ctx: &Context,
+        t: &Target,
+        w: &mut World,
+        message: String,
+    ) -> Result<()> {
+        let mut status = self.status_from(t, w);
+        let was = api::conditions::find_condition(&status.conditions, ConditionType::Ready)
+            .map(|c| (c.reason.clone(), c.message.clone()));
+        let text = format!("{}; {message}", ready_message(t, w));
+        status.conditions = self.conditions(&[DesiredCondition::new(
+            ConditionType::Ready,
+            ConditionStatus::True,
+            Reason::RotationBlocked,
+            text.clone(),
+        )]);
+        self.write(ctx, status).await?;
+        self.flush_events(ctx, w).await;
+        if was != Some((Reason::RotationBlocked.as_str().to_string(), text)) {
+            self.publish(ctx, EventType::Warning, Reason::RotationBlocked.as_str(), message)
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Something failed that is retried with backoff, and the Secret may not hold a working
+    /// token: Ready=False and Reconciling=True with `reason`, and a Warning Event.
+    pub async fn not_ready(&mut self, ctx: &Context, reason: Reason, message: String) -> Result<()> {
+        let mut status = self.status.clone();
+        status.conditions = self.conditions(&[
+            DesiredCondition::new(
+                ConditionType::Ready,
+                ConditionStatus::False,
+                reason,
+                message.clone(),
+            ),
+            DesiredCondition::new(
+                ConditionType::Reconciling,
+                ConditionStatus::True,
+                reason,
+                message.clone(),
+            ),
+        ]);
+        self.write(ctx, status).await?;
+        self.publish(ctx, EventType::Warning, reason.as_str(), message)
+            .await;
+        Ok(())
+    }
+
     /// Reconcile cannot proceed until something changes: Ready=False, Stalled=True, a Warning
     /// Event when this is news.
     pub async fn blocked(&mut self, ctx: &Context, reason: Reason, message: String) -> Result<Action> {
@@ -161,7 +213,10 @@ impl Report {
         self.write(ctx, status).await?;
         let uid = self.obj.uid().unwrap_or_default();
         Ok(Action::requeue(
-            problem.retry_after.unwrap_or_else(|| backoff(ctx.failed(&uid))),
+            problem
+                .retry_after
+                .map(crate::controller::context::bounded_retry_after)
+                .unwrap_or_else(|| backoff(ctx.failed(&uid))),
         ))
     }
 
@@ -267,7 +322,8 @@ struct StatusPatch<'a> {
     status: &'a ApiCredentialStatus,
 }
 
-fn holds_token(w: &World) -> bool {
+/// Whether the declared Secret holds the recorded credential.
+pub fn holds_token(w: &World) -> bool {
     matches!(&w.secret, SecretState::Managed { credential_id: Some(id) } if Some(id) == w.record.credential_id.as_ref())
 }
 

@@ -49,13 +49,12 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World) {
             }
             Ok(false) => {}
             Err(e) => {
-                ctx.publish(
-                    &t.obj,
-                    EventType::Warning,
-                    "RestartFailed",
-                    format!("could not restart {kind} {}: {e}", target.name),
-                )
-                .await
+                // Said once per object and problem, not on every reconcile while it lasts.
+                let message = format!("could not restart {kind} {}: {e}", target.name);
+                if ctx.is_news(&t.uid, &message) {
+                    ctx.publish(&t.obj, EventType::Warning, "RestartFailed", message)
+                        .await
+                }
             }
         }
     }

@@ -98,10 +98,33 @@ pub fn read(secret: &Secret, keys: &SecretKeys) -> Option<StoredCredential> {
             .filter(|s| !s.trim().is_empty())
     };
     let id = text(&keys.credential_id)?;
-    let token = text(&keys.auth_token)?;
+    let token = AuthToken::new(text(&keys.auth_token)?);
+    // A token that is not even shaped like one (edited by hand, truncated) is a lost token.
+    token.claims().ok()?;
     Some(StoredCredential {
         id: CredentialId::new(id),
-        token: AuthToken::new(token),
+        token,
+    })
+}
+
+/// The credential the operator last wrote to `secret`, found by its annotations whatever data
+/// keys hold it: the key whose value has the recorded fingerprint holds the token. Used to move a
+/// token after `spec.secret.keys` or `spec.secret.name` changed, instead of re-issuing it.
+pub fn recover(secret: &Secret) -> Option<StoredCredential> {
+    let annotations = secret.metadata.annotations.as_ref()?;
+    let id = annotations.get(CREDENTIAL_ID_ANNOTATION)?;
+    let fingerprint = annotations.get(FINGERPRINT_ANNOTATION)?;
+    let token = secret
+        .data
+        .as_ref()?
+        .values()
+        .filter_map(|b| String::from_utf8(b.0.clone()).ok())
+        .map(AuthToken::new)
+        .find(|t| &t.fingerprint() == fingerprint)?;
+    token.claims().ok()?;
+    Some(StoredCredential {
+        id: CredentialId::new(id.clone()),
+        token,
     })
 }
 
@@ -183,7 +206,7 @@ mod tests {
         }
     }
 
-    const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJzIjoiYWJjIn0.";
+    const TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJub25lIn0.eyJzIjoiYWJjIiwianRpIjoiYzEiLCJvIjoib3JnMSJ9.";
 
     #[test]
     fn built_secret_holds_id_token_and_url_and_is_owned() {
@@ -232,6 +255,41 @@ mod tests {
         s.metadata.owner_references = None;
         assert_eq!(classify(Some(&s), "uid-1", &keys()), SecretState::Foreign);
         assert_eq!(classify(None, "uid-1", &keys()), SecretState::Missing);
+    }
+
+    #[test]
+    fn a_token_under_other_keys_is_recovered_by_its_fingerprint() {
+        let s = build(
+            &layout(),
+            &CredentialId::new("c1"),
+            &AuthToken::new(TOKEN.to_string()),
+        );
+        let other_keys = SecretKeys {
+            credential_id: "id".into(),
+            auth_token: "token".into(),
+            url: None,
+        };
+        assert!(read(&s, &other_keys).is_none(), "not under the new keys");
+        let found = recover(&s).expect("found by fingerprint");
+        assert_eq!(found.id.as_str(), "c1");
+        assert_eq!(found.token.expose(), TOKEN);
+    }
+
+    #[test]
+    fn a_malformed_token_is_no_token() {
+        let mut s = build(
+            &layout(),
+            &CredentialId::new("c1"),
+            &AuthToken::new(TOKEN.to_string()),
+        );
+        s.data
+            .as_mut()
+            .unwrap()
+            .insert("authToken".into(), ByteString(b"not-a-token".to_vec()));
+        assert_eq!(
+            classify(Some(&s), "uid-1", &keys()),
+            SecretState::Managed { credential_id: None }
+        );
     }
 
     #[test]
