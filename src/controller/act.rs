@@ -96,7 +96,9 @@ pub async fn perform(
                 return Ok(outcome);
             }
             w.record.credential_id = Some(id.clone());
+            // A new credential answers any rotation that was due or under way.
             w.record.last_rotation_request = t.desired.rotate_request.clone();
+            w.record.rotation_in_progress = None;
             report.write_progress(ctx, t, w).await?;
             if recreate {
                 w.events.push((
@@ -127,6 +129,9 @@ pub async fn perform(
                         return Ok(outcome);
                     }
                     w.record.credential_id = Some(id.clone());
+                    // A token issued now answers any rotation due or requested before it.
+                    w.record.last_rotation_request = t.desired.rotate_request.clone();
+                    w.record.rotation_in_progress = None;
                     if replacing {
                         finish_replace(t, w, previous);
                     }
@@ -313,11 +318,12 @@ pub async fn perform(
             ));
         }
         Step::RecordStored { id, previous } => {
-            let first = w.record.credential_id.is_none();
             w.record.credential_id = Some(id.clone());
+            // Its token was issued just before the interruption: the schedule counts from now.
+            w.last_rotation = Some(Utc::now());
             if previous.is_some() {
                 finish_replace(t, w, previous);
-            } else if first {
+            } else {
                 w.record.last_rotation_request = t.desired.rotate_request.clone();
             }
             report.write_progress(ctx, t, w).await?;

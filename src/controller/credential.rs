@@ -24,7 +24,7 @@ use crate::controller::error::{Error, Result};
 use crate::controller::plan::{self, Desired, Record, Strategy};
 use crate::controller::report::{self, Report};
 use crate::controller::schedule::{self, Schedule};
-use crate::controller::{cleanup, restart, secret, secret_io};
+use crate::controller::{cleanup, restart, secret, secret_io, steps};
 
 /// Everything about the object a step needs, resolved once per reconcile.
 pub struct Target {
@@ -225,21 +225,16 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let mut world = gather(ctx, &target, &status).await?;
 
     // Decide and act until in sync, blocked, or out of budget.
-    let mut rotations_begun = 0;
-    let mut outcome = Outcome::Continue;
-    for _ in 0..ctx.settings.max_steps {
+    let mut pass = steps::Pass::new(ctx.settings.max_steps);
+    let outcome = loop {
         let step = plan::decide(&observe(ctx, &target, &world, created, Utc::now()));
-        if matches!(step, plan::Step::BeginRotation { .. }) {
-            rotations_begun += 1;
-            if rotations_begun > 1 {
-                // A rotation finished this pass; another one is for the next pass (and a plan
-                // that keeps asking is a bug that must not revoke tokens in a loop).
-                tracing::warn!(namespace = %target.namespace, name = %target.name, "a second rotation in one pass was not started");
-                break;
-            }
+        if !pass.admit(&step) {
+            // Budget spent, or a second rotation asked for: the next pass goes on.
+            tracing::debug!(namespace = %target.namespace, name = %target.name, "pass ended early");
+            break Outcome::Continue;
         }
         let performed = act::perform(ctx, &target, &mut world, &mut report, step).await;
-        outcome = match performed {
+        let outcome = match performed {
             Ok(outcome) => outcome,
             Err(e @ Error::StoreToken { .. }) => {
                 // The token could not be stored: never leave Ready=True behind.
@@ -253,9 +248,9 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             Err(e) => return Err(e),
         };
         if !matches!(outcome, Outcome::Continue) {
-            break;
+            break outcome;
         }
-    }
+    };
 
     // Level-based: returns at once when there is no token or every target already has it.
     restart::ensure_restarted(ctx, &target, &world).await;

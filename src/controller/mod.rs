@@ -21,6 +21,7 @@ pub mod restart;
 pub mod schedule;
 pub mod secret;
 pub mod secret_io;
+pub mod steps;
 
 use std::collections::HashMap;
 use std::sync::Arc;

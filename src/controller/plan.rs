@@ -214,6 +214,12 @@ pub fn decide(o: &Observed<'_>) -> Step {
         .collect();
     let replacing = matches!(o.record.rotation_in_progress, Some((Strategy::Replace, _)));
 
+    // 0. A Replace in flight while an earlier replaced credential is still in its grace period:
+    // that one is retired first, so finishing this Replace never overwrites the record of it.
+    if replacing && let Some(previous) = &o.record.previous_credential_id {
+        return Step::RetirePrevious { id: previous.clone() };
+    }
+
     // 1. Leftovers of an interrupted create or replace.
     if let Some(orphan) = orphans.first() {
         if current.is_none() || replacing {
@@ -243,17 +249,19 @@ pub fn decide(o: &Observed<'_>) -> Step {
     };
 
     // 3. The Secret is ahead of status: record what it holds (and finish a Replace it completed).
+    // The credential recorded so far is never just forgotten: it is kept as the previous one
+    // and retired after the grace period (an earlier previous one is retired first).
     if let Some(stored) = stored_id
         && o.record.credential_id.as_ref() != Some(stored)
     {
-        let previous = if replacing {
-            o.record.credential_id.clone()
-        } else {
-            None
-        };
+        if let Some(previous) = &o.record.previous_credential_id
+            && previous != stored
+        {
+            return Step::RetirePrevious { id: previous.clone() };
+        }
         return Step::RecordStored {
             id: stored.clone(),
-            previous,
+            previous: o.record.credential_id.clone(),
         };
     }
 
@@ -328,18 +336,15 @@ fn rotation_due(o: &Observed<'_>, current: &Credential, secret_holds_token: bool
     None
 }
 
+/// The step of a rotation under way. (A Replace never gets here while an earlier replaced
+/// credential is in its grace period: step 0 of [`decide`] retires that one first, so one object
+/// never holds more than two credentials, or two quota slots.)
 fn rotation_step(o: &Observed<'_>, current: &Credential, strategy: Strategy) -> Step {
     match strategy {
         Strategy::Regenerate => Step::Regenerate {
             id: current.id.clone(),
         },
         Strategy::Replace => {
-            // A replaced credential still in its grace period is retired before another
-            // replacement is made: one object never holds more than two credentials (and two
-            // quota slots), and no credential is forgotten by overwriting the record of it.
-            if let Some(previous) = &o.record.previous_credential_id {
-                return Step::RetirePrevious { id: previous.clone() };
-            }
             let count = o.credentials.len();
             if count < o.quota_limit {
                 Step::CreateReplacement {
@@ -914,8 +919,9 @@ mod tests {
             c.decide(),
             Step::RecordStored {
                 id: id("c1"),
-                previous: None
-            }
+                previous: Some(id("old"))
+            },
+            "the superseded credential is kept as previous and retired, never forgotten"
         );
     }
 
