@@ -34,6 +34,11 @@ pub struct FaultConfig {
     pub revocation_delay_ms: u64,
     /// Targeted operations; empty means every Control Hub operation (never the admin API).
     pub operations: Vec<Operation>,
+    /// A misbehaving server: every create makes the credential for this user ID instead of the
+    /// one requested (or the caller), as if Control Hub ignored or misread `userId`. Lets clients
+    /// test that they compare the owner of what they were issued with what they asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_owner_override: Option<String>,
 }
 
 impl Default for FaultConfig {
@@ -46,6 +51,7 @@ impl Default for FaultConfig {
             drop_rate: 0.0,
             revocation_delay_ms: 0,
             operations: Vec::new(),
+            create_owner_override: None,
         }
     }
 }
@@ -122,6 +128,11 @@ impl Faults {
         self.active.store(config.injects_anything(), Ordering::Release);
         *current = config.clone();
         Ok(config)
+    }
+
+    /// The owner every create is redirected to, if that fault is set.
+    pub fn create_owner_override(&self) -> Option<String> {
+        self.config.read().create_owner_override.clone()
     }
 
     pub fn revocation_delay(&self) -> Duration {

@@ -30,6 +30,8 @@ pub struct World {
     pub secret_existing: Existing,
     /// The recorded credential's token found under the Secret's old name or keys.
     pub movable: Option<StoredCredential>,
+    /// Control Hub refused the rename this pass (why): the rest of the plan goes on without it.
+    pub rename_refused: Option<String>,
     pub credentials: Vec<Credential>,
     pub token_valid: Option<bool>,
     /// Fingerprint of the token now in the Secret.
@@ -52,6 +54,13 @@ pub enum Outcome {
         message: String,
         retry: Option<std::time::Duration>,
     },
+    /// The token in the Secret works, but something declared cannot be done now (a rotation
+    /// waiting for a free slot, a label Control Hub will not change): Ready stays True and says
+    /// why; the object is looked at again later.
+    Working {
+        reason: Reason,
+        message: String,
+    },
 }
 
 /// Performs `step`.
@@ -65,6 +74,15 @@ pub async fn perform(
     tracing::debug!(namespace = %t.namespace, name = %t.name, step = ?step_name(&step), "step");
     match step {
         Step::Done { requeue_at } => return Ok(Outcome::Done { requeue_at }),
+        Step::Blocked(Blocker::NoSlotForReplace { count, limit }) => {
+            return Ok(Outcome::Working {
+                reason: Reason::RotationBlocked,
+                message: format!(
+                    "the Replace rotation waits for a free slot: user {} has {count} of {limit} credentials in Control Hub. Delete one of that user's credentials, or set spec.rotation.regenerateWhenNoSlot: true to regenerate in place",
+                    t.owner
+                ),
+            });
+        }
         Step::Blocked(blocker) => return Ok(blocked(t, blocker)),
         Step::Create {
             pending_label,
@@ -277,6 +295,14 @@ pub async fn perform(
                     updated_credential(ctx, t, w, updated).await;
                 }
                 Err(controlhub::Error::NotFound { .. }) => forget(ctx, t, w, &id).await,
+                Err(e @ controlhub::Error::Forbidden { .. }) if t.desired.for_other_user => {
+                    // Control Hub may not let an admin rename another user's credential. It works
+                    // as it is; its label (perhaps still pending) is put right when allowed.
+                    w.rename_refused = Some(format!(
+                        "Control Hub refused to rename {}'s credential {id} to {label:?} ({e}); the credential and its token work, and the rename is retried at each drift check",
+                        t.owner
+                    ));
+                }
                 Err(e) => return refused(ctx, t, e).await,
             }
         }
@@ -337,12 +363,12 @@ pub async fn perform(
             delete_credential(ctx, t, w, &id).await?;
             w.record.previous_credential_id = None;
             w.record.retire_at = None;
-            report.write_progress(ctx, t, w).await?;
             w.events.push((
                 EventType::Normal,
                 "Retired",
-                format!("deleted replaced credential {id} after its grace period"),
+                format!("deleted replaced credential {id}"),
             ));
+            report.write_progress(ctx, t, w).await?;
         }
     }
     Ok(Outcome::Continue)
@@ -646,7 +672,7 @@ fn blocked(t: &Target, blocker: Blocker) -> Outcome {
         Blocker::NoSlotForReplace { count, limit } => (
             Reason::RotationBlocked,
             format!(
-                "the Replace rotation waits for a free slot: user {} has {count} of {limit} credentials in Control Hub; the current token keeps working. Delete one of that user's credentials, or set spec.rotation.regenerateWhenNoSlot: true to regenerate in place",
+                "the Replace rotation waits for a free slot: user {} has {count} of {limit} credentials",
                 t.owner
             ),
         ),

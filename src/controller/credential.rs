@@ -266,17 +266,25 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
             let periodic = with_jitter(ctx.settings.drift_check_interval);
             let until = requeue_at.map(|at| schedule::time_until(at, now_after) + Duration::from_secs(1));
             let wait = until.map_or(periodic, |u| u.min(periodic));
-            report.ready(ctx, &target, &mut world).await?;
+            match world.rename_refused.take() {
+                Some(message) => {
+                    report
+                        .working(ctx, &target, &mut world, Reason::RenameRefused, message)
+                        .await?
+                }
+                None => report.ready(ctx, &target, &mut world).await?,
+            }
             Action::requeue(wait)
         }
-        Outcome::Blocked {
-            reason: Reason::RotationBlocked,
-            message,
-            ..
-        } => {
-            // The current token works: Ready stays True, and says why the rotation waits.
-            report.rotation_blocked(ctx, &target, &mut world, message).await?;
-            Action::requeue(backoff(ctx.failed(&uid)).max(Duration::from_secs(30)))
+        Outcome::Working { reason, message } => {
+            // The current token works: Ready stays True, and says what waits and why.
+            report.working(ctx, &target, &mut world, reason, message).await?;
+            let wait = match reason {
+                // A slot may be freed at any time: look again on a backoff.
+                Reason::RotationBlocked => backoff(ctx.failed(&uid)).max(Duration::from_secs(30)),
+                _ => with_jitter(ctx.settings.drift_check_interval),
+            };
+            Action::requeue(wait)
         }
         Outcome::Blocked {
             reason,
@@ -327,6 +335,7 @@ fn observe<'a>(
         token_valid: world.token_valid,
         next_rotation,
         token_movable: world.movable.is_some(),
+        rename_refused: world.rename_refused.is_some(),
     }
 }
 
@@ -385,6 +394,7 @@ async fn gather(ctx: &Context, target: &Target, status: &api::ApiCredentialStatu
         secret: secret_state,
         secret_existing,
         movable,
+        rename_refused: None,
         credentials,
         token_valid,
         token_fingerprint: existing

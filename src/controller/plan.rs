@@ -105,6 +105,8 @@ pub struct Observed<'a> {
     /// The recorded credential's token was found elsewhere (under the old Secret name or keys,
     /// after `spec.secret` changed) and can be moved instead of being re-issued.
     pub token_movable: bool,
+    /// Control Hub refused to rename the credential in this pass: go on without renaming.
+    pub rename_refused: bool,
 }
 
 /// Why reconcile cannot proceed until something changes.
@@ -286,7 +288,7 @@ pub fn decide(o: &Observed<'_>) -> Step {
     }
 
     // 6. Drift and pending labels.
-    if current.label != o.desired.label {
+    if current.label != o.desired.label && !o.rename_refused {
         return Step::Rename {
             id: current.id.clone(),
             label: o.desired.label.clone(),
@@ -455,6 +457,7 @@ mod tests {
                 token_valid: self.token_valid,
                 next_rotation: self.next_rotation,
                 token_movable: self.token_movable,
+                rename_refused: false,
             })
         }
     }

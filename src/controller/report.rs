@@ -106,13 +106,15 @@ impl Report {
         Ok(())
     }
 
-    /// A Replace rotation waits for a free slot: the current token works, so Ready stays True,
-    /// with the reason and the way out in its message, and a Warning Event when this is news.
-    pub async fn rotation_blocked(
+    /// The token works but something declared waits (a Replace without a free slot, a rename
+    /// Control Hub refuses): Ready stays True with `reason` and the way out in its message, and a
+    /// Warning Event when this is news.
+    pub async fn working(
         &mut self,
         ctx: &Context,
         t: &Target,
         w: &mut World,
+        reason: Reason,
         message: String,
     ) -> Result<()> {
         let mut status = self.status_from(t, w);
@@ -122,13 +124,13 @@ impl Report {
         status.conditions = self.conditions(&[DesiredCondition::new(
             ConditionType::Ready,
             ConditionStatus::True,
-            Reason::RotationBlocked,
+            reason,
             text.clone(),
         )]);
         self.write(ctx, status).await?;
         self.flush_events(ctx, w).await;
-        if was != Some((Reason::RotationBlocked.as_str().to_string(), text)) {
-            self.publish(ctx, EventType::Warning, Reason::RotationBlocked.as_str(), message)
+        if was != Some((reason.as_str().to_string(), text)) {
+            self.publish(ctx, EventType::Warning, reason.as_str(), message)
                 .await;
         }
         Ok(())

@@ -96,6 +96,7 @@ mod tests {
                 token_valid: None,
                 next_rotation: self.interval.zip(self.last_rotation).map(|(i, last)| last + i),
                 token_movable: false,
+                rename_refused: false,
             }
         }
 

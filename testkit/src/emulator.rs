@@ -106,6 +106,9 @@ pub struct Faults {
     pub revocation_delay_ms: u64,
     /// Emulator operation names, e.g. `createCredential`, `listCredentials`.
     pub operations: Vec<String>,
+    /// Every create makes the credential for this user instead of the one requested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub create_owner_override: Option<String>,
 }
 
 impl Faults {

@@ -203,6 +203,7 @@ impl ClusterConnection {
                 "url": env.emulator.url(),
                 "credentialsSecretRef": {"namespace": env.ns.name, "name": "controlhub-admin"},
                 "allowedNamespaces": {"matchLabels": {label: value}},
+                "shareConnectionIdentity": true,
                 "rateLimit": {"requestsPerSecond": 200, "burst": 200}
             }
         }))

@@ -259,10 +259,12 @@ impl Env {
         .await
     }
 
-    /// Waits until Ready=True for the current generation.
+    /// Waits until the object is Current in kstatus terms: Ready=True for the current generation,
+    /// not Reconciling (Control Hub matches the spec), no rotation under way.
     pub async fn wait_ready(&self, name: &str) -> ApiCredential {
         self.wait_for(name, "Ready=True at the current generation", |c| {
             condition(c, ConditionType::Ready).is_some_and(|(status, _, _)| status == "True")
+                && !condition(c, ConditionType::Reconciling).is_some_and(|(status, _, _)| status == "True")
                 && c.status.as_ref().and_then(|s| s.observed_generation) == c.metadata.generation
                 && c.status
                     .as_ref()

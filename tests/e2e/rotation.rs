@@ -1,9 +1,10 @@
 //! User stories of rotation strategies and schedules: an interval schedule and a cron schedule
 //! (in a time zone) announce the next rotation in status; Replace issues a new credential and keeps
-//! the old one working for its grace period; Replace without a free slot regenerates instead.
+//! the old one working for its grace period; Replace without a free slot waits (Ready stays True)
+//! unless the user opted into regenerating in place.
 
 use chrono::{Datelike, Duration, Timelike, Utc};
-use controlhub_operator::api::ROTATE_ANNOTATION;
+use controlhub_operator::api::{ConditionType, ROTATE_ANNOTATION};
 
 use crate::env::Env;
 
@@ -147,33 +148,54 @@ async fn replace_keeps_the_old_credential_working_for_the_grace_period() {
     assert!(env.wait_event("ci-bot", "Retired").await.1.contains(&old_id));
 }
 
-/// Replace needs a free slot. When the owner (the connection's own user) is full, the token is
-/// regenerated in place instead, with a Warning Event saying so, and no credential is created.
+/// Replace needs a free slot. When the owner is full, the rotation is refused, never silently
+/// downgraded: the current token keeps working, Ready stays True with reason RotationBlocked and a
+/// Warning Event names the owner and the way out; nothing is created or regenerated. Opting in
+/// with `regenerateWhenNoSlot: true` then regenerates in place (the old token stops at once).
 #[tokio::test]
-async fn replace_without_a_free_slot_regenerates_own_credentials_instead() {
+async fn replace_without_a_free_slot_is_refused_unless_regenerate_is_opted_in() {
     let env = Env::start("rot-noslot").await;
-    env.apply(&with_rotation(
-        "    interval: 720h\n    strategy: Replace\n    gracePeriod: 1m\n",
-    ))
-    .await;
+    let spec = "    interval: 720h\n    strategy: Replace\n    gracePeriod: 1m\n";
+    env.apply(&with_rotation(spec)).await;
     env.wait_ready("ci-bot").await;
     let (id, old) = env.assert_token_works("ci-bot").await;
-    for i in 0..8 {
+    for i in 0..9 {
         env.create_in_controlhub(&format!("made by hand {i}")).await;
     }
-    let creates = env.emulator.stats().await.count("createCredential", 200);
+    env.emulator.reset_stats().await;
 
     env.annotate("ci-bot", ROTATE_ANNOTATION, "replace-1").await;
+    let (type_, note) = env.wait_event("ci-bot", "RotationBlocked").await;
+    assert_eq!(type_, "Warning");
+    assert!(
+        note.contains(&env.emulator.admin().user_id) && note.contains("regenerateWhenNoSlot"),
+        "the Event names the full owner and the way out: {note}"
+    );
+    let cred = env.wait_reason("ci-bot", "RotationBlocked").await;
+    let ready = crate::env::condition(&cred, ConditionType::Ready).expect("a Ready condition");
+    assert_eq!(ready.0, "True", "the current token works, so Ready stays True");
+    assert_eq!(
+        env.token_status(&id, &old).await,
+        200,
+        "the current token was not revoked"
+    );
+    let stats = env.emulator.stats().await;
+    assert_eq!(stats.total("createCredential"), 0, "no credential was created");
+    assert_eq!(
+        stats.count("updateCredential", 200),
+        0,
+        "nothing was regenerated (or renamed)"
+    );
+
+    // The user opts in: the waiting rotation now regenerates in place.
+    let opted =
+        "    interval: 720h\n    strategy: Replace\n    gracePeriod: 1m\n    regenerateWhenNoSlot: true\n";
+    env.apply(&with_rotation(opted)).await;
     env.wait_for("ci-bot", "rotation request done", |c| {
         c.status.as_ref().and_then(|s| s.last_rotation_request.as_deref()) == Some("replace-1")
     })
     .await;
-    let (type_, note) = env.wait_event("ci-bot", "RegeneratedInstead").await;
-    assert_eq!(type_, "Warning");
-    assert!(
-        note.contains(&env.emulator.admin().user_id) && note.contains(&id),
-        "{note}"
-    );
+    env.wait_event("ci-bot", "RegeneratedInstead").await;
     let (new_id, new) = env.assert_token_works("ci-bot").await;
     assert_eq!(new_id, id, "regenerated in place");
     assert!(new != old, "a new token (values not shown)");
@@ -183,8 +205,8 @@ async fn replace_without_a_free_slot_regenerates_own_credentials_instead() {
         "the old token stopped at once"
     );
     assert_eq!(
-        env.emulator.stats().await.count("createCredential", 200),
-        creates,
+        env.emulator.stats().await.total("createCredential"),
+        0,
         "no credential was created"
     );
     let cred = env.wait_ready("ci-bot").await;
@@ -192,14 +214,9 @@ async fn replace_without_a_free_slot_regenerates_own_credentials_instead() {
         cred.status.unwrap().previous_credential_id.is_none(),
         "nothing to retire"
     );
-    let events = env.events_of("ci-bot").await;
-    assert!(
-        !events.iter().any(|e| e.starts_with("QuotaExceeded")),
-        "never reported as blocked: {events:?}"
-    );
     assert_eq!(
         env.managed_credentials().await.len(),
-        9,
-        "ours and the 8 made by hand, nothing else"
+        10,
+        "ours and the 9 made by hand, nothing else"
     );
 }

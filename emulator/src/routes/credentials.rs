@@ -78,7 +78,11 @@ pub async fn create(
     JsonBody(body): JsonBody<ApiCredentialsRequestJson>,
 ) -> Result<Json<ApiCredentialsJson>, ApiError> {
     require_own_org(&caller, &path.org_id)?;
-    let issued = state.store.create_credential(&caller, body.into_create()).await?;
+    let mut request = body.into_create();
+    if let Some(owner) = state.faults.create_owner_override() {
+        request.user_id = Some(UserId::new(owner));
+    }
+    let issued = state.store.create_credential(&caller, request).await?;
     tracing::debug!(credential = %issued.credential.id, owner = %issued.credential.user_id, "created API credential");
     Ok(Json(ApiCredentialsJson::new(&issued.credential, issued.token)))
 }
