@@ -264,7 +264,7 @@ impl Env {
     pub async fn wait_ready(&self, name: &str) -> ApiCredential {
         self.wait_for(name, "Ready=True at the current generation", |c| {
             condition(c, ConditionType::Ready).is_some_and(|(status, _, _)| status == "True")
-                && !condition(c, ConditionType::Reconciling).is_some_and(|(status, _, _)| status == "True")
+                && condition(c, ConditionType::Reconciling).is_none_or(|(status, _, _)| status != "True")
                 && c.status.as_ref().and_then(|s| s.observed_generation) == c.metadata.generation
                 && c.status
                     .as_ref()
