@@ -36,7 +36,8 @@ async fn last_rotation(env: &Env, name: &str) -> Option<DateTime<Utc>> {
 }
 
 /// Makes the schedule of `name` due: `lastRotationTime` moved `by` into the past, then a poke;
-/// waits until the operator rotated (lastRotationTime newer than before the backdate). A periodic
+/// waits until the operator rotated (lastRotationTime newer than before the backdate) and is Ready
+/// again with nothing in flight. A periodic
 /// reconcile that read the object just before the patch may write the old time back; that race is
 /// detected (lastRotationTime back at its old value, no rotation) and the backdate repeated.
 async fn make_due_and_wait_rotated(env: &Env, name: &str, by: Duration) -> DateTime<Utc> {
@@ -48,6 +49,8 @@ async fn make_due_and_wait_rotated(env: &Env, name: &str, by: Duration) -> DateT
         })
         .await;
         if let Some(at) = rotated {
+            // Count only once the reconcile has settled: Ready, nothing in flight.
+            env.wait_ready(name).await;
             return at;
         }
         let now = last_rotation(env, name).await;
