@@ -749,7 +749,8 @@ impl Env {
     /// A tenant of this namespace: a user with only the built-in `edit` ClusterRole bound here
     /// (ApiCredential and ControlHubConnection rights reach `edit` through the aggregated
     /// ClusterRole `controlhub-e2e-aggregate-edit`; until the harness runs the
-    /// clusterrole-aggregation controller, a Role in the namespace grants the same rights).
+    /// clusterrole-aggregation controller, a Role in the namespace grants the same rights, plus
+    /// the Secrets rights `edit` aggregates).
     pub async fn tenant(&self) -> Tenant {
         let user = format!("tenant@{}", self.ns.name);
         let rules = serde_json::json!([{
@@ -776,11 +777,20 @@ impl Env {
             )
             .await
             .expect("applying the aggregated ClusterRole");
+        // Without the clusterrole-aggregation controller `edit` has no rules at all, so the Role
+        // also grants what `edit` aggregates from `system:aggregate-to-edit` for these stories:
+        // Secrets.
+        let mut role_rules = rules.as_array().cloned().unwrap_or_default();
+        role_rules.push(serde_json::json!({
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]
+        }));
         let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(serde_json::json!({
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
             "metadata": {"name": "controlhub-tenant", "namespace": self.ns.name},
-            "rules": rules
+            "rules": role_rules
         }))
         .unwrap();
         self.ns
