@@ -726,10 +726,8 @@ impl Env {
     /// Starts an Env whose operator stops forever at pause point `point` (see
     /// `src/controller/failpoint.rs`); returns it with the file the operator writes there.
     pub async fn start_paused(prefix: &str, point: &str) -> (Env, PathBuf) {
-        let file = std::env::temp_dir().join(format!(
-            "controlhub-pause-{prefix}-{:08x}",
-            rand::random::<u32>()
-        ));
+        let file =
+            std::env::temp_dir().join(format!("controlhub-pause-{prefix}-{:08x}", rand::random::<u32>()));
         let _ = std::fs::remove_file(&file);
         let env = Env::start_with(
             prefix,

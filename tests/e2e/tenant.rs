@@ -285,7 +285,9 @@ spec:
                 e.message
             );
         }
-        Err(e) => panic!("expected admission to refuse spec.name with another object's marker (422), got {e}"),
+        Err(e) => {
+            panic!("expected admission to refuse spec.name with another object's marker (422), got {e}")
+        }
         Ok(_) => panic!(
             "admission accepted spec.name \"Payments [k8s:{uid}]\", which carries another ApiCredential's marker: the tenant could make the operator take that object's credentials for its own"
         ),
@@ -305,7 +307,11 @@ async fn a_secret_created_before_the_first_write_is_never_taken_over() {
     let reached = env.wait_paused(&file).await;
     assert_eq!(reached, "create:issued");
     let issued = env.managed_credentials().await;
-    assert_eq!(issued.len(), 1, "one credential issued before the pause: {issued:?}");
+    assert_eq!(
+        issued.len(),
+        1,
+        "one credential issued before the pause: {issued:?}"
+    );
 
     let foreign: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "ci-bot"},
