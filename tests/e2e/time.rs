@@ -37,9 +37,9 @@ async fn last_rotation(env: &Env, name: &str) -> Option<DateTime<Utc>> {
 
 /// Makes the schedule of `name` due: `lastRotationTime` moved `by` into the past, then a poke;
 /// waits until the operator rotated (lastRotationTime newer than before the backdate) and is Ready
-/// again with nothing in flight. A periodic
-/// reconcile that read the object just before the patch may write the old time back; that race is
-/// detected (lastRotationTime back at its old value, no rotation) and the backdate repeated.
+/// again with nothing in flight. A periodic reconcile that read the object just before the patch
+/// may write the old time back; that race is detected (lastRotationTime back at its old value, no
+/// rotation) and the backdate repeated.
 async fn make_due_and_wait_rotated(env: &Env, name: &str, by: Duration) -> DateTime<Utc> {
     for _ in 0..3 {
         let (before, _) = env.backdate_last_rotation(name, by).await;
