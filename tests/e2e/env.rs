@@ -651,3 +651,254 @@ pub async fn apply_in(ns: &TestNamespace, plural: &str, mut value: serde_json::V
     value["metadata"]["namespace"] = ns.name.clone().into();
     apply_json(ns, plural, &value).await;
 }
+
+// ---- Helpers for the time and tenant stories (appended). ----
+
+/// Polls `check` every 200 ms until it returns `Some`, or returns `None` after `timeout`, so the
+/// caller can fail with a message that says which promise was broken.
+pub async fn within<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+impl Env {
+    /// Merge-patches the status subresource of ApiCredential `name` (the test takes over the
+    /// fields it sets from the operator's field manager until the operator writes them again).
+    pub async fn patch_credential_status(&self, name: &str, status: serde_json::Value) {
+        let patch = serde_json::json!({ "status": status });
+        self.credentials()
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("patching the status of ApiCredential {name}: {e}"));
+    }
+
+    /// Moves `status.lastRotationTime` of `name` `by` into the past (time passes without waiting);
+    /// returns (the time it had, the time it has now). Call [`Env::poke`] afterwards.
+    pub async fn backdate_last_rotation(
+        &self,
+        name: &str,
+        by: chrono::Duration,
+    ) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+        let cred = self.credentials().get(name).await.unwrap();
+        let before = cred
+            .status
+            .and_then(|s| s.last_rotation_time)
+            .unwrap_or_else(|| panic!("{name} has no status.lastRotationTime to backdate"));
+        let backdated = before - by;
+        self.patch_credential_status(
+            name,
+            serde_json::json!({ "lastRotationTime": backdated.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }),
+        )
+        .await;
+        (before, backdated)
+    }
+
+    /// Ends the grace period of a replaced credential now: `status.retireAt` one minute in the
+    /// past. Call [`Env::poke`] afterwards.
+    pub async fn expire_grace(&self, name: &str) {
+        let past = chrono::Utc::now() - chrono::Duration::minutes(1);
+        self.patch_credential_status(
+            name,
+            serde_json::json!({ "retireAt": past.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) }),
+        )
+        .await;
+    }
+
+    /// Triggers a reconcile of `name` by giving the harmless `controlhub.dev/refresh` annotation a
+    /// new value; returns that value.
+    pub async fn poke(&self, name: &str) -> String {
+        let value = format!("{:016x}", rand::random::<u64>());
+        self.annotate(name, controlhub_operator::api::REFRESH_ANNOTATION, &value)
+            .await;
+        value
+    }
+
+    /// Starts an Env whose operator stops forever at pause point `point` (see
+    /// `src/controller/failpoint.rs`); returns it with the file the operator writes there.
+    pub async fn start_paused(prefix: &str, point: &str) -> (Env, PathBuf) {
+        let file =
+            std::env::temp_dir().join(format!("controlhub-pause-{prefix}-{:08x}", rand::random::<u32>()));
+        let _ = std::fs::remove_file(&file);
+        let env = Env::start_with(
+            prefix,
+            EnvOptions {
+                allowed_user_ids: vec!["*".into()],
+                operator_env: vec![
+                    ("CONTROLHUB_PAUSE_AT".into(), point.into()),
+                    ("CONTROLHUB_PAUSE_FILE".into(), file.display().to_string()),
+                ],
+                ..Default::default()
+            },
+        )
+        .await;
+        (env, file)
+    }
+
+    /// A tenant of this namespace: a user with only the built-in `edit` ClusterRole bound here
+    /// (ApiCredential and ControlHubConnection rights reach `edit` through the aggregated
+    /// ClusterRole `controlhub-e2e-aggregate-edit`; until the harness runs the
+    /// clusterrole-aggregation controller, a Role in the namespace grants the same rights, plus
+    /// the Secrets rights `edit` aggregates).
+    pub async fn tenant(&self) -> Tenant {
+        let user = format!("tenant@{}", self.ns.name);
+        let rules = serde_json::json!([{
+            "apiGroups": ["controlhub.dev"],
+            "resources": ["apicredentials", "controlhubconnections"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]
+        }]);
+        let admin = self.ns.client.clone();
+        let aggregate: k8s_openapi::api::rbac::v1::ClusterRole = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {
+                "name": "controlhub-e2e-aggregate-edit",
+                "labels": {"rbac.authorization.k8s.io/aggregate-to-edit": "true"}
+            },
+            "rules": rules
+        }))
+        .unwrap();
+        Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(admin.clone())
+            .patch(
+                "controlhub-e2e-aggregate-edit",
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&aggregate),
+            )
+            .await
+            .expect("applying the aggregated ClusterRole");
+        // Without the clusterrole-aggregation controller `edit` has no rules at all, so the Role
+        // also grants what `edit` aggregates from `system:aggregate-to-edit` for these stories:
+        // Secrets.
+        let mut role_rules = rules.as_array().cloned().unwrap_or_default();
+        role_rules.push(serde_json::json!({
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]
+        }));
+        let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "controlhub-tenant", "namespace": self.ns.name},
+            "rules": role_rules
+        }))
+        .unwrap();
+        self.ns
+            .api::<k8s_openapi::api::rbac::v1::Role>()
+            .patch(
+                "controlhub-tenant",
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&role),
+            )
+            .await
+            .expect("applying the tenant Role");
+        for (binding, kind, role_name) in [
+            ("tenant-edit", "ClusterRole", "edit"),
+            ("tenant-controlhub", "Role", "controlhub-tenant"),
+        ] {
+            let rb: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": binding, "namespace": self.ns.name},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role_name},
+                "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+            }))
+            .unwrap();
+            self.ns
+                .api::<k8s_openapi::api::rbac::v1::RoleBinding>()
+                .patch(binding, &PatchParams::apply("e2e").force(), &Patch::Apply(&rb))
+                .await
+                .unwrap_or_else(|e| panic!("binding {role_name} to the tenant: {e}"));
+        }
+        let client = plane().impersonating(&user, &["system:authenticated"]).await;
+        let tenant = Tenant {
+            user,
+            ns: self.ns.name.clone(),
+            client,
+        };
+        // RBAC is read from an informer: wait until the tenant may read ApiCredentials here.
+        let api = tenant.credentials();
+        eventually("the tenant's RBAC to take effect", WAIT, || {
+            let api = api.clone();
+            async move { api.list(&Default::default()).await.ok().map(|_| ()) }
+        })
+        .await;
+        tenant
+    }
+}
+
+/// A namespace's tenant (see [`Env::tenant`]): every write through its own impersonating client.
+pub struct Tenant {
+    pub user: String,
+    pub ns: String,
+    pub client: kube::Client,
+}
+
+impl Tenant {
+    pub fn credentials(&self) -> Api<ApiCredential> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Server-side applies an ApiCredential given as YAML as the tenant (namespace and the
+    /// namespace's connection filled in when absent); returns the API server's answer.
+    pub async fn try_apply(&self, yaml: &str) -> Result<ApiCredential, kube::Error> {
+        let mut value: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML parses");
+        value["metadata"]["namespace"] = self.ns.clone().into();
+        if value["spec"].get("connectionRef").is_none() {
+            value["spec"]["connectionRef"] =
+                serde_json::json!({"kind": "ControlHubConnection", "name": CONNECTION});
+        }
+        let name = value["metadata"]["name"].as_str().expect("named").to_string();
+        self.credentials()
+            .patch(
+                &name,
+                &PatchParams::apply("e2e-tenant").force(),
+                &Patch::Apply(&value),
+            )
+            .await
+    }
+
+    /// Like [`Tenant::try_apply`], panicking when the API server refuses.
+    pub async fn apply(&self, yaml: &str) -> ApiCredential {
+        self.try_apply(yaml)
+            .await
+            .unwrap_or_else(|e| panic!("the tenant applying an ApiCredential: {e}"))
+    }
+
+    /// Sets an annotation on an ApiCredential as the tenant.
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) {
+        let patch = serde_json::json!({"metadata": {"annotations": {key: value}}});
+        self.credentials()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("the tenant annotating {name}: {e}"));
+    }
+
+    /// Triggers a reconcile as the tenant (a new `controlhub.dev/refresh` value).
+    pub async fn poke(&self, name: &str) {
+        let value = format!("{:016x}", rand::random::<u64>());
+        self.annotate(name, controlhub_operator::api::REFRESH_ANNOTATION, &value)
+            .await;
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.credentials()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("the tenant deleting {name}: {e}"));
+    }
+}

@@ -22,3 +22,5 @@ mod rotation;
 mod secrets;
 mod service_accounts;
 mod smoke;
+mod tenant;
+mod time;
