@@ -107,7 +107,7 @@ pub async fn perform(
                 .await
             {
                 Ok(issued) => issued,
-                Err(e) => return ambiguous(ctx, t, e).await,
+                Err(e) => return create_refused(ctx, t, w, e, false).await,
             };
             let id = issued.credential.id.clone();
             if let Some(outcome) = take_new(ctx, t, w, &issued, "create").await? {
@@ -252,17 +252,7 @@ pub async fn perform(
                 .await
             {
                 Ok(issued) => issued,
-                Err(e @ controlhub::Error::QuotaExceeded { .. }) => {
-                    // The cached list was stale (credentials made elsewhere since): list again, and
-                    // if the owner is indeed full let the plan choose (Regenerate, or say why not).
-                    ctx.owners.invalidate(&t.connection.key, &t.owner).await;
-                    w.credentials = ctx.owners.list(&t.connection, &t.owner).await?;
-                    if w.credentials.len() < ctx.settings.quota_limit {
-                        return refused(ctx, t, e).await;
-                    }
-                    return Ok(Outcome::Continue);
-                }
-                Err(e) => return ambiguous(ctx, t, e).await,
+                Err(e) => return create_refused(ctx, t, w, e, true).await,
             };
             let id = issued.credential.id.clone();
             let previous = w.record.credential_id.clone();
@@ -565,6 +555,42 @@ async fn confirm_exists(
         }
         Err(controlhub::Error::NotFound { .. }) => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+/// A create failed. A refusal is recognised as the owner's quota from what can be known for
+/// sure: a fresh count of the owner's credentials at the limit together with a 4xx answer,
+/// whatever issue code Control Hub used (it is not documented). With `replacing`, a full owner
+/// goes back to the plan, which says why the Replace waits.
+async fn create_refused(
+    ctx: &Context,
+    t: &Target,
+    w: &mut World,
+    e: controlhub::Error,
+    replacing: bool,
+) -> Result<Outcome> {
+    ctx.owners.invalidate(&t.connection.key, &t.owner).await;
+    let client_error = matches!(
+        e,
+        controlhub::Error::QuotaExceeded { .. }
+            | controlhub::Error::Invalid { .. }
+            | controlhub::Error::Forbidden { .. }
+    );
+    if !client_error {
+        return refused(ctx, t, e).await;
+    }
+    w.credentials = ctx.owners.list(&t.connection, &t.owner).await?;
+    let count = w.credentials.len();
+    let limit = ctx.settings.quota_limit;
+    match (count >= limit, replacing) {
+        (true, true) => Ok(Outcome::Continue),
+        (true, false) => Ok(blocked(t, Blocker::QuotaExceeded { count, limit })),
+        // Control Hub said "quota" although the owner is not full as far as we count (list lag,
+        // or a limit other than ours): reported as such, and looked at again on a backoff.
+        (false, _) if matches!(e, controlhub::Error::QuotaExceeded { .. }) => {
+            Ok(blocked(t, Blocker::QuotaExceeded { count, limit }))
+        }
+        (false, _) => refused(ctx, t, e).await,
     }
 }
 

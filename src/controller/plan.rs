@@ -200,6 +200,17 @@ pub fn trusted_stored_id<'a>(o: &Observed<'a>) -> Option<&'a CredentialId> {
 /// Chooses the next step. See the module docs for the protocol.
 pub fn decide(o: &Observed<'_>) -> Step {
     if *o.secret == SecretState::Foreign {
+        // Nothing of ours can be delivered; what an interrupted create left is removed first.
+        let leftover = o.credentials.iter().find(|c| {
+            carries_marker(&c.label, o.uid)
+                && Some(&c.id) != o.record.credential_id.as_ref()
+                && Some(&c.id) != o.record.previous_credential_id.as_ref()
+        });
+        if let Some(leftover) = leftover {
+            return Step::DeleteOrphan {
+                id: leftover.id.clone(),
+            };
+        }
         return Step::Blocked(Blocker::SecretConflict);
     }
     // The Secret is written first, so it may be ahead of status; it is believed only for what
@@ -487,6 +498,16 @@ mod tests {
         assert_eq!(c.decide(), Step::Blocked(Blocker::SecretConflict));
         let mut c = Case::in_sync();
         c.secret = SecretState::Foreign;
+        assert_eq!(c.decide(), Step::Blocked(Blocker::SecretConflict));
+    }
+
+    #[test]
+    fn a_foreign_secret_still_lets_the_leftover_of_an_interrupted_create_be_deleted() {
+        let mut c = Case::new();
+        c.secret = SecretState::Foreign;
+        c.credentials = vec![cred("new", &pending_label("ci bot", UID), true)];
+        assert_eq!(c.decide(), Step::DeleteOrphan { id: id("new") });
+        c.credentials.clear();
         assert_eq!(c.decide(), Step::Blocked(Blocker::SecretConflict));
     }
 
