@@ -33,15 +33,40 @@ async fn deactivate_leaves_the_credential_deactivated() {
     assert!(env.wait_event("ci-bot", "Deactivated").await.1.contains(&id));
 }
 
-/// `deletionPolicy: Retain`: the credential stays active and its token keeps working.
+/// `deletionPolicy: Retain`: the credential stays active and its token keeps working — and so
+/// does its Secret: it is released from the ApiCredential (no owner reference left for the
+/// garbage collector to follow) before the finalizer goes, because Control Hub never shows the
+/// token again.
 #[tokio::test]
 async fn retain_leaves_the_credential_active_and_working() {
     let env = Env::start("del-retain").await;
-    env.apply(&with_policy("Retain")).await;
+    let cred = env.apply(&with_policy("Retain")).await;
+    let uid = cred.metadata.uid.clone().expect("uid");
     env.wait_ready("ci-bot").await;
     let (id, token) = env.assert_token_works("ci-bot").await;
     env.delete("ci-bot").await;
     env.wait_gone("ci-bot").await;
+    let secret = env
+        .secrets()
+        .get("ci-bot")
+        .await
+        .expect("the Secret outlives the ApiCredential");
+    assert!(
+        secret
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .all(|r| r.uid != uid),
+        "the Secret was released (else the garbage collector deletes it): {:?}",
+        secret.metadata.owner_references
+    );
+    let (kept_id, kept_token) = env.assert_token_works("ci-bot").await;
+    assert_eq!(
+        (kept_id, kept_token),
+        (id.clone(), token.clone()),
+        "the same credential"
+    );
     let left = env
         .controlhub_credential(&id)
         .await

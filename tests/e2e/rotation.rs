@@ -181,7 +181,11 @@ async fn replace_without_a_free_slot_is_refused_unless_regenerate_is_opted_in() 
         "the current token was not revoked"
     );
     let stats = env.emulator.stats().await;
-    assert_eq!(stats.total("createCredential"), 0, "no credential was created");
+    assert_eq!(
+        stats.count("createCredential", 200),
+        0,
+        "no credential was created (a create Control Hub refused for quota may be tried once, on a list that had not seen the slots fill)"
+    );
     assert_eq!(
         stats.count("updateCredential", 200),
         0,
@@ -206,7 +210,7 @@ async fn replace_without_a_free_slot_is_refused_unless_regenerate_is_opted_in() 
         "the old token stopped at once"
     );
     assert_eq!(
-        env.emulator.stats().await.total("createCredential"),
+        env.emulator.stats().await.count("createCredential", 200),
         0,
         "no credential was created"
     );
