@@ -196,7 +196,8 @@ async fn changing_the_secret_name_moves_the_credential() {
     };
     env.apply(&yaml("first-secret")).await;
     env.wait_ready("ci-bot").await;
-    let (id, _) = env.assert_token_works("first-secret").await;
+    let (id, token) = env.assert_token_works("first-secret").await;
+    env.emulator.reset_stats().await;
 
     env.apply(&yaml("second-secret")).await;
     let cred = env
@@ -205,8 +206,14 @@ async fn changing_the_secret_name_moves_the_credential() {
         })
         .await;
     assert_eq!(cred.status.unwrap().credential_id.as_deref(), Some(id.as_str()));
-    let (new_id, _) = env.assert_token_works("second-secret").await;
+    let (new_id, moved) = env.assert_token_works("second-secret").await;
     assert_eq!(new_id, id, "the same credential, moved");
+    assert_eq!(moved, token, "the same token, moved: not re-issued");
+    assert_eq!(
+        env.emulator.stats().await.total("updateCredential"),
+        0,
+        "no Control Hub write: the working token was moved, not regenerated"
+    );
     let secrets = env.secrets();
     eventually("the old Secret to be deleted", WAIT, || {
         let secrets = secrets.clone();
@@ -222,4 +229,87 @@ async fn changing_the_secret_name_moves_the_credential() {
     })
     .await;
     assert_eq!(env.managed_credentials().await.len(), 1, "no second credential");
+}
+
+/// Changing `spec.secret.keys` moves the working token to the new keys (same token, no Control
+/// Hub call), and the old keys are removed from the Secret.
+#[tokio::test]
+async fn changing_the_secret_keys_moves_the_token_without_reissuing_it() {
+    let env = Env::start("sec-keys").await;
+    let yaml = |id_key: &str, token_key: &str| {
+        format!(
+            "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: ci-bot\nspec:\n  secret:\n    keys: {{credentialId: {id_key}, authToken: {token_key}}}\n"
+        )
+    };
+    env.apply(&yaml("credentialId", "authToken")).await;
+    env.wait_ready("ci-bot").await;
+    let (id, token) = env.assert_token_works("ci-bot").await;
+    env.emulator.reset_stats().await;
+
+    env.apply(&yaml("CRED_ID", "CRED_TOKEN")).await;
+    let secrets = env.secrets();
+    let data = eventually("the token under the new keys", WAIT, || {
+        let secrets = secrets.clone();
+        async move {
+            let data = secrets.get("ci-bot").await.ok()?.data?;
+            data.contains_key("CRED_TOKEN").then_some(data)
+        }
+    })
+    .await;
+    let text = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+    assert_eq!(text("CRED_ID"), id);
+    assert!(
+        text("CRED_TOKEN") == token,
+        "the same token, moved (values not shown)"
+    );
+    assert!(
+        !data.contains_key("authToken") && !data.contains_key("credentialId"),
+        "the old keys are gone"
+    );
+    assert_eq!(env.token_status(&id, &token).await, 200, "still working");
+    env.wait_ready("ci-bot").await;
+    assert_eq!(
+        env.emulator.stats().await.total("updateCredential"),
+        0,
+        "no Control Hub write: the working token was moved, not regenerated"
+    );
+}
+
+/// Renaming `spec.secret.name` to a name taken by someone else's Secret blocks with
+/// SecretConflict and keeps the working Secret: it is deleted only once the new one holds the
+/// token.
+#[tokio::test]
+async fn renaming_the_secret_onto_a_foreign_one_keeps_the_working_secret() {
+    let env = Env::start("sec-rename-conflict").await;
+    let yaml = |secret: &str| {
+        format!(
+            "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: ci-bot\nspec:\n  secret:\n    name: {secret}\n"
+        )
+    };
+    env.apply(&yaml("first-secret")).await;
+    env.wait_ready("ci-bot").await;
+    let (id, token) = env.assert_token_works("first-secret").await;
+    let foreign: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "taken"},
+        "stringData": {"app": "someone else's"}
+    }))
+    .unwrap();
+    env.secrets()
+        .create(&Default::default(), &foreign)
+        .await
+        .expect("creating the foreign Secret");
+
+    env.apply(&yaml("taken")).await;
+    env.wait_reason("ci-bot", "SecretConflict").await;
+    let (kept_id, kept_token) = env.assert_token_works("first-secret").await;
+    assert_eq!(
+        (kept_id, kept_token),
+        (id, token),
+        "the working Secret is kept as it was"
+    );
+    let taken = env.secrets().get("taken").await.unwrap();
+    assert!(
+        taken.data.unwrap_or_default().keys().all(|k| k == "app"),
+        "nothing written into the foreign Secret"
+    );
 }
