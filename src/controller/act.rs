@@ -97,7 +97,7 @@ pub async fn perform(
                     Err(e) => return refused(ctx, t, e).await,
                 }
             }
-            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+            if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
             let issued = match t
@@ -136,7 +136,7 @@ pub async fn perform(
             }
         }
         Step::Adopt { id, replacing } => {
-            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+            if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
             let label = label_of(w, &id);
@@ -189,7 +189,7 @@ pub async fn perform(
             ));
         }
         Step::Regenerate { id } => {
-            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+            if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
             let label = label_of(w, &id);
@@ -242,7 +242,7 @@ pub async fn perform(
             }
         }
         Step::CreateReplacement { pending_label } => {
-            if let Some(outcome) = secret_not_writable(ctx, t, w).await? {
+            if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
             let issued = match t
@@ -445,7 +445,14 @@ async fn write_token(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let failure = match secret_io::write(ctx, &t.layout, &w.secret_existing, id, token, false).await {
+        let written = match secret_io::ensure_exists(ctx, &t.layout, &w.secret_existing).await {
+            Ok(secret_io::Existing::Ours { resource_version }) => {
+                secret_io::write(ctx, &t.layout, &resource_version, id, token, false).await
+            }
+            Ok(secret_io::Existing::None) => Err(WriteError::Conflict),
+            Err(e) => Err(e),
+        };
+        let failure = match written {
             Ok(resource_version) => {
                 w.secret = SecretState::Managed {
                     credential_id: Some(id.clone()),
@@ -492,11 +499,18 @@ async fn reread_secret(ctx: &Context, t: &Target) -> Result<Option<Existing>> {
     })
 }
 
-/// Before a Control Hub call that issues a token: would the Secret be accepted? A refusal stops
-/// here, before a working token is revoked or a credential is created that could not be stored.
-async fn secret_not_writable(ctx: &Context, t: &Target, w: &World) -> Result<Option<Outcome>> {
-    match secret_io::check_writable(ctx, &t.layout, &w.secret_existing).await {
-        Ok(()) => Ok(None),
+/// Before a Control Hub call that issues a token: can the Secret take it? The Secret is created
+/// empty where there is none, and a refusal stops here, before a working token is revoked or a
+/// credential is created that could not be stored.
+async fn secret_not_ready(ctx: &Context, t: &Target, w: &mut World) -> Result<Option<Outcome>> {
+    match secret_io::prepare(ctx, &t.layout, &w.secret_existing).await {
+        Ok(now) => {
+            if w.secret == SecretState::Missing {
+                w.secret = SecretState::Managed { credential_id: None };
+            }
+            w.secret_existing = now;
+            Ok(None)
+        }
         Err(WriteError::Kube(e)) => Err(e.into()),
         Err(refusal) => Ok(Some(secret_refused(t, refusal))),
     }

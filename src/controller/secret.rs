@@ -138,6 +138,28 @@ pub fn fingerprint_of(secret: &Secret) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The empty Secret created before the first token (owner reference, the operator's labels, the
+/// declared type; no data and none of the spec's own labels or annotations, which server-side
+/// apply adds so that it can also remove them later).
+pub fn build_shell(layout: &SecretLayout) -> Secret {
+    let labels = [
+        (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
+        (CREDENTIAL_LABEL.to_string(), layout.owner.name.clone()),
+    ]
+    .into();
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(layout.name.clone()),
+            namespace: Some(layout.namespace.clone()),
+            labels: Some(labels),
+            owner_references: Some(vec![layout.owner.clone()]),
+            ..Default::default()
+        },
+        type_: Some(layout.type_.clone()),
+        ..Default::default()
+    }
+}
+
 /// Builds the full Secret for server-side apply.
 pub fn build(layout: &SecretLayout, id: &CredentialId, token: &AuthToken) -> Secret {
     let mut labels = layout.labels.clone();

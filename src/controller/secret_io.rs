@@ -1,13 +1,18 @@
 //! Writing the credential's Secret, the only place a token is stored (talks to Kubernetes only).
 //!
 //! Three rules keep a tenant from steering these writes and keep tokens from being lost:
+//! - **The first write creates.** Where no Secret exists, an empty one (owner reference, the
+//!   operator's labels, the declared type; no data) is created before any Control Hub call. The
+//!   create fails if a Secret of that name appeared in the meantime, so another application's
+//!   Secret is never taken over (it would gain our owner reference and be garbage-collected with
+//!   the ApiCredential). The data is then written by server-side apply, so keys and labels the
+//!   operator stops declaring are removed by the API server like any field it alone manages.
 //! - **A dry run first.** Before any Control Hub call that issues a token, the Secret that will be
-//!   written is sent as a server-side dry run; a refusal (an invalid label, a policy, a quota)
-//!   stops the reconcile before a working token is revoked or a credential created.
-//! - **The first write creates.** Where no Secret exists, the write is a create, which fails if
-//!   a Secret of that name appeared in the meantime: another application's Secret is never taken
-//!   over (it would gain our owner reference and be garbage-collected with the ApiCredential).
-//! - **Later writes are fenced.** An existing Secret is written by server-side apply carrying the
+//!   written is sent as a server-side dry run (unless the empty Secret was just created and the
+//!   spec adds no labels or annotations of its own, which that create already validated); a
+//!   refusal (an invalid label, a policy, a quota) stops the reconcile before a working token is
+//!   revoked or a credential created.
+//! - **Writes are fenced.** An existing Secret is written by server-side apply carrying the
 //!   `resourceVersion` seen when it was verified to be ours, so a Secret replaced in between
 //!   (deleted and re-created by someone else) fails with a conflict instead of being overwritten.
 
@@ -86,45 +91,73 @@ fn placeholder() -> (CredentialId, AuthToken) {
     )
 }
 
-/// Writes `id` and `token` to the Secret (see the module docs). Returns the new resourceVersion.
-pub async fn write(
+/// Creates the empty Secret where there is none (see the module docs); a no-op for ours.
+pub async fn ensure_exists(
     ctx: &Context,
     layout: &SecretLayout,
     existing: &Existing,
+) -> Result<Existing, WriteError> {
+    if let Existing::Ours { .. } = existing {
+        return Ok(existing.clone());
+    }
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &layout.namespace);
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.to_string()),
+    };
+    let created = secrets
+        .create(&params, &secret::build_shell(layout))
+        .await
+        .map_err(|e| classify(e, existing))?;
+    Ok(Existing::Ours {
+        resource_version: created.metadata.resource_version.unwrap_or_default(),
+    })
+}
+
+/// Writes `id` and `token` to our Secret by server-side apply, fenced on the version we saw
+/// (`dry_run`: only checked). Returns the new resourceVersion.
+pub async fn write(
+    ctx: &Context,
+    layout: &SecretLayout,
+    resource_version: &str,
     id: &CredentialId,
     token: &AuthToken,
     dry_run: bool,
 ) -> Result<String, WriteError> {
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &layout.namespace);
     let mut body = secret::build(layout, id, token);
-    let written = match existing {
-        Existing::None => {
-            let params = PostParams {
-                dry_run,
-                field_manager: Some(FIELD_MANAGER.to_string()),
-            };
-            secrets.create(&params, &body).await
-        }
-        Existing::Ours { resource_version } => {
-            body.metadata.resource_version = Some(resource_version.clone());
-            let mut params = PatchParams::apply(FIELD_MANAGER).force();
-            params.dry_run = dry_run;
-            secrets.patch(&layout.name, &params, &Patch::Apply(&body)).await
-        }
+    body.metadata.resource_version = Some(resource_version.to_string());
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    params.dry_run = dry_run;
+    let existing = Existing::Ours {
+        resource_version: resource_version.to_string(),
     };
-    written
+    secrets
+        .patch(&layout.name, &params, &Patch::Apply(&body))
+        .await
         .map(|s| s.metadata.resource_version.unwrap_or_default())
-        .map_err(|e| classify(e, existing))
+        .map_err(|e| classify(e, &existing))
 }
 
-/// Sends the Secret this object would write as a dry run (with a placeholder credential).
-pub async fn check_writable(
+/// Makes sure the Secret can take a token before one is issued: creates the empty Secret where
+/// there is none, and sends the full Secret as a dry run (with a placeholder credential) when
+/// the create did not already validate everything. Returns how the Secret stands now.
+pub async fn prepare(
     ctx: &Context,
     layout: &SecretLayout,
     existing: &Existing,
-) -> Result<(), WriteError> {
-    let (id, token) = placeholder();
-    write(ctx, layout, existing, &id, &token, true).await.map(|_| ())
+) -> Result<Existing, WriteError> {
+    let just_created = matches!(existing, Existing::None);
+    let now = ensure_exists(ctx, layout, existing).await?;
+    let Existing::Ours { resource_version } = &now else {
+        return Ok(now);
+    };
+    let validated = just_created && layout.labels.is_empty() && layout.annotations.is_empty();
+    if !validated {
+        let (id, token) = placeholder();
+        write(ctx, layout, resource_version, &id, &token, true).await?;
+    }
+    Ok(now)
 }
 
 #[cfg(test)]
