@@ -61,7 +61,9 @@ pub enum DeletionPolicy {
         json_path = ".status.nextRotationTime"
     ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
-    validation = rules::SECRET_TYPE_IMMUTABLE.to_kube()
+    validation = rules::SECRET_TYPE_IMMUTABLE
+        .to_kube()
+        .field_path(rules::SECRET_TYPE_IMMUTABLE_FIELD_PATH)
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = rules::USER_ID_IMMUTABLE.to_kube())]

@@ -169,6 +169,10 @@ pub const SECRET_TYPE_IMMUTABLE: CelRule = CelRule {
               spec.secret.name)",
 };
 
+/// Where the API server reports a failure of [`SECRET_TYPE_IMMUTABLE`] (a root rule has no path of
+/// its own).
+pub const SECRET_TYPE_IMMUTABLE_FIELD_PATH: &str = ".spec.secret.type";
+
 /// `spec.secret.labels`: every key is a Kubernetes qualified name (optional DNS subdomain prefix
 /// of at most 253 characters and `/`, then a name of at most 63 characters).
 pub const SECRET_LABEL_KEYS: CelRule = CelRule {

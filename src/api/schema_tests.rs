@@ -196,6 +196,11 @@ fn api_credential_cel_rules_sit_on_their_fields() {
         "the Secret type rule needs metadata.name, so it sits on the root"
     );
     assert_eq!(
+        s["x-kubernetes-validations"][0]["fieldPath"],
+        rules::SECRET_TYPE_IMMUTABLE_FIELD_PATH,
+        "a failure is reported at the field, not at the root"
+    );
+    assert_eq!(
         rules_at(&s, &["spec", "name"]),
         [rules::LABEL_TRIMMED, rules::LABEL_NO_MARKER]
     );
