@@ -51,7 +51,8 @@ pub const ANNOTATION_VALUE_MAX: usize = 4096;
 /// (`[k8s:<object uid>]`); see `controller::plan::marker`.
 pub const MARKER_PREFIX: &str = "[k8s:";
 /// Labels the operator sets on every Secret it writes, to recognise its own.
-pub const RESERVED_SECRET_LABELS: [&str; 2] = ["app.kubernetes.io/managed-by", "controlhub.dev/apicredential"];
+pub const RESERVED_SECRET_LABELS: [&str; 2] =
+    ["app.kubernetes.io/managed-by", "controlhub.dev/apicredential"];
 /// Annotations the operator sets on every Secret it writes.
 pub const RESERVED_SECRET_ANNOTATIONS: [&str; 2] =
     ["controlhub.dev/credential-id", "controlhub.dev/token-fingerprint"];

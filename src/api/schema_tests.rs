@@ -256,7 +256,11 @@ fn secret_metadata_maps_are_bounded_for_the_cel_cost_estimate() {
         ("annotations", rules::ANNOTATION_VALUE_MAX),
     ] {
         let map = node(&s, &["spec", "secret", field]);
-        assert_eq!(map["maxProperties"], rules::SECRET_METADATA_ENTRIES_MAX, "{field}");
+        assert_eq!(
+            map["maxProperties"],
+            rules::SECRET_METADATA_ENTRIES_MAX,
+            "{field}"
+        );
         assert_eq!(map["additionalProperties"]["maxLength"], value_max, "{field}");
         assert_eq!(map["additionalProperties"]["type"], "string", "{field}");
     }
@@ -267,18 +271,28 @@ fn reserved_secret_metadata_is_what_the_operator_writes() {
     use crate::controller::secret::{
         CREDENTIAL_ID_ANNOTATION, CREDENTIAL_LABEL, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
     };
-    assert_eq!(rules::RESERVED_SECRET_LABELS, [MANAGED_BY_LABEL, CREDENTIAL_LABEL]);
+    assert_eq!(
+        rules::RESERVED_SECRET_LABELS,
+        [MANAGED_BY_LABEL, CREDENTIAL_LABEL]
+    );
     assert_eq!(
         rules::RESERVED_SECRET_ANNOTATIONS,
         [CREDENTIAL_ID_ANNOTATION, FINGERPRINT_ANNOTATION]
     );
     for key in rules::RESERVED_SECRET_LABELS {
-        assert!(rules::SECRET_LABELS_RESERVED.rule.contains(&format!("'{key}' in self")), "{key}");
+        assert!(
+            rules::SECRET_LABELS_RESERVED
+                .rule
+                .contains(&format!("'{key}' in self")),
+            "{key}"
+        );
         assert!(rules::SECRET_LABELS_RESERVED.message.contains(key), "{key}");
     }
     for key in rules::RESERVED_SECRET_ANNOTATIONS {
         assert!(
-            rules::SECRET_ANNOTATIONS_RESERVED.rule.contains(&format!("'{key}' in self")),
+            rules::SECRET_ANNOTATIONS_RESERVED
+                .rule
+                .contains(&format!("'{key}' in self")),
             "{key}"
         );
         assert!(rules::SECRET_ANNOTATIONS_RESERVED.message.contains(key), "{key}");
@@ -290,7 +304,9 @@ fn the_refused_marker_is_the_one_the_operator_writes() {
     let marker = crate::controller::plan::marker("0f4c2b9e-7a51-4d2e-9a57-3c1f0e6b8d21");
     assert!(marker.starts_with(rules::MARKER_PREFIX), "{marker}");
     assert!(
-        rules::LABEL_NO_MARKER.rule.contains(&format!("'{}'", rules::MARKER_PREFIX)),
+        rules::LABEL_NO_MARKER
+            .rule
+            .contains(&format!("'{}'", rules::MARKER_PREFIX)),
         "{}",
         rules::LABEL_NO_MARKER.rule
     );
