@@ -63,13 +63,15 @@ lacks_kind() { ! has_kind "$1" "$2"; }
 # contains FILE TEXT: a fixed line fragment appears in the rendering.
 contains() { grep -qF -- "$2" "$1"; }
 
-# rules_of FILE KIND: the `rules:` block of the object of that kind in kustomize-formatted YAML.
+# rules_of FILE KIND NAME: the `rules:` block of the object of that kind and name in kustomize-formatted YAML
+# (keys sorted, so metadata comes before rules).
 rules_of() {
-  awk -v want="$2" '
-    /^---$/ { kind = ""; inrules = 0; next }
+  awk -v want="$2" -v want_name="$3" '
+    /^---$/ { kind = ""; name = ""; inrules = 0; inmeta = 0; next }
     /^kind: / { kind = $2 }
-    /^[a-zA-Z]/ { inrules = ($0 == "rules:") }
-    inrules && kind == want { print }
+    /^[a-zA-Z]/ { inrules = ($0 == "rules:"); inmeta = ($0 == "metadata:") }
+    inmeta && /^  name: / { name = $2 }
+    inrules && kind == want && name == want_name { print }
   ' "$1"
 }
 
@@ -105,6 +107,19 @@ done
 for kind in ServiceMonitor NetworkPolicy ClusterControlHubConnection Secret; do
   run "default values render no $kind (optional part)" lacks_kind "$d" "$kind"
 done
+# Namespace users get the operator's resources through the built-in roles, and never Secrets through them.
+for label in aggregate-to-admin aggregate-to-edit aggregate-to-view; do
+  run "default values aggregate into the built-in role ($label)" contains "$d" "rbac.authorization.k8s.io/$label: \"true\""
+done
+if render --show-only templates/aggregate-clusterroles.yaml >"$tmp/aggregate.yaml" 2>"$tmp/out"; then
+  run "the aggregated ClusterRoles grant nothing on Secrets" bash -c "! grep -q secrets '$tmp/aggregate.yaml'"
+  run "the aggregated ClusterRoles grant nothing on ClusterControlHubConnections" \
+    bash -c "! grep -q clustercontrolhubconnections '$tmp/aggregate.yaml'"
+else
+  fail "render templates/aggregate-clusterroles.yaml" "$tmp/out"
+fi
+refuse "rbac.aggregateToDefaultRoles=false renders no aggregated ClusterRole" "could not find template" \
+  render --set rbac.aggregateToDefaultRoles=false --show-only templates/aggregate-clusterroles.yaml
 for field in "runAsNonRoot: true" "runAsUser: 65532" "readOnlyRootFilesystem: true" \
   "allowPrivilegeEscalation: false" "- ALL" "type: RuntimeDefault" "replicas: 2" \
   "path: /healthz" "path: /readyz" "fieldPath: metadata.name" "fieldPath: metadata.namespace" \
@@ -126,6 +141,15 @@ if [ -s "$tmp/existing-secret-values.yaml" ]; then
   run "one replica renders no PodDisruptionBudget" lacks_kind "$e" PodDisruptionBudget
   run "existingSecret renders no Secret" lacks_kind "$e" Secret
   run "existingSecret is referenced by the default connection" contains "$e" "name: controlhub-admin"
+fi
+# The default connection hands out its own identity only when asked to.
+if [ -s "$tmp/existing-secret-values.yaml" ]; then
+  run "by default the default connection does not share its identity" \
+    bash -c "! grep -q shareConnectionIdentity '$tmp/existing-secret-values.yaml'"
+fi
+if [ -s "$tmp/all-features-values.yaml" ]; then
+  run "defaultConnection.shareConnectionIdentity=true reaches the connection" \
+    contains "$tmp/all-features-values.yaml" "shareConnectionIdentity: true"
 fi
 
 # --- Values the chart must refuse ---------------------------------------------------------------------
@@ -157,16 +181,18 @@ if "$KUBECTL" kustomize "$kbase" >"$tmp/kustomize.yaml" 2>"$tmp/out"; then
   # chart's rendering so the two can be compared as text.
   mkdir -p "$tmp/rbac"
   render --set fullnameOverride=controlhub-operator --show-only templates/clusterrole.yaml \
-    --show-only templates/role.yaml >"$tmp/rbac/chart.yaml" 2>"$tmp/out"
+    --show-only templates/role.yaml --show-only templates/aggregate-clusterroles.yaml \
+    >"$tmp/rbac/chart.yaml" 2>"$tmp/out"
   printf 'resources: [chart.yaml]\n' >"$tmp/rbac/kustomization.yaml"
   if "$KUBECTL" kustomize "$tmp/rbac" >"$tmp/rbac-chart.yaml" 2>>"$tmp/out"; then
-    for kind in ClusterRole Role; do
-      rules_of "$tmp/rbac-chart.yaml" "$kind" >"$tmp/rules-chart"
-      rules_of "$tmp/kustomize.yaml" "$kind" >"$tmp/rules-base"
+    for role in ClusterRole/controlhub-operator ClusterRole/controlhub-operator-edit \
+      ClusterRole/controlhub-operator-view Role/controlhub-operator-leader-election; do
+      rules_of "$tmp/rbac-chart.yaml" "${role%%/*}" "${role#*/}" >"$tmp/rules-chart"
+      rules_of "$tmp/kustomize.yaml" "${role%%/*}" "${role#*/}" >"$tmp/rules-base"
       if [ -s "$tmp/rules-chart" ] && diff -u "$tmp/rules-chart" "$tmp/rules-base" >"$tmp/out" 2>&1; then
-        pass "kustomize base grants the same $kind rules as the chart"
+        pass "kustomize base grants the same rules as the chart ($role)"
       else
-        fail "kustomize base grants the same $kind rules as the chart (- chart, + base)" "$tmp/out"
+        fail "kustomize base grants the same rules as the chart ($role; - chart, + base)" "$tmp/out"
       fi
     done
   else

@@ -60,7 +60,10 @@ pub enum DeletionPolicy {
         type_ = "string",
         json_path = ".status.nextRotationTime"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = rules::SECRET_TYPE_IMMUTABLE
+        .to_kube()
+        .field_path(rules::SECRET_TYPE_IMMUTABLE_FIELD_PATH)
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = rules::USER_ID_IMMUTABLE.to_kube())]
@@ -71,11 +74,12 @@ pub struct ApiCredentialSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_ref: Option<ConnectionRef>,
     /// Name (label) of the credential in Control Hub, 1 to 100 characters without leading or
-    /// trailing whitespace. Default: the ApiCredential's name. Changing it renames the
+    /// trailing whitespace, and without `[k8s:` (reserved for the markers the operator adds
+    /// while creating a credential). Default: the ApiCredential's name. Changing it renames the
     /// credential in place.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = rules::LABEL_MAX))]
-    #[x_kube(validation = rules::LABEL_TRIMMED.to_kube())]
+    #[x_kube(validation = rules::LABEL_TRIMMED.to_kube(), validation = rules::LABEL_NO_MARKER.to_kube())]
     pub name: Option<String>,
     /// Control Hub user ID (`<user>@<organization>`) to create the credential for, such as a
     /// service account. Default: the connection's own user. Needs an org-admin connection that

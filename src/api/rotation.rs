@@ -47,11 +47,16 @@ pub struct Rotation {
     #[x_kube(validation = rules::INTERVAL_MIN.to_kube())]
     pub interval: Option<String>,
     /// Rotate at the times of this 5-field cron expression (minute hour day-of-month month
-    /// day-of-week), such as `0 3 * * 0` for Sundays at 03:00. A small per-object jitter (at most
+    /// day-of-week), such as `0 3 * * 0` for Sundays at 03:00. At most once an hour, like
+    /// `interval`: the minute field must be a single number from 0 to 59 (`0 * * * *` is
+    /// hourly; `*/5 * * * *` or `0,30 * * * *` are refused). A small per-object jitter (at most
     /// 5 minutes) is added. Exclusive with `interval`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = rules::SCHEDULE_MAX))]
-    #[x_kube(validation = rules::SCHEDULE_FIVE_FIELDS.to_kube())]
+    #[x_kube(
+        validation = rules::SCHEDULE_FIVE_FIELDS.to_kube(),
+        validation = rules::SCHEDULE_AT_MOST_HOURLY.to_kube()
+    )]
     pub schedule: Option<String>,
     /// IANA time zone of `schedule`, such as `Europe/Berlin`. Default: UTC. Only with `schedule`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

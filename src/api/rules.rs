@@ -41,6 +41,21 @@ pub const CA_BUNDLE_MAX: usize = 262_144;
 pub const RESTART_TARGETS_MAX: usize = 20;
 /// Most entries in `allowedUserIds`.
 pub const ALLOWED_USER_IDS_MAX: usize = 100;
+/// Most extra labels, and most extra annotations, on a credential's Secret.
+pub const SECRET_METADATA_ENTRIES_MAX: usize = 64;
+/// Longest label value (Kubernetes' own limit).
+pub const LABEL_VALUE_MAX: usize = 63;
+/// Longest annotation value accepted in `spec.secret.annotations`.
+pub const ANNOTATION_VALUE_MAX: usize = 4096;
+/// Marker prefix the operator appends to a credential's Control Hub label while creating it
+/// (`[k8s:<object uid>]`); see `controller::plan::marker`.
+pub const MARKER_PREFIX: &str = "[k8s:";
+/// Labels the operator sets on every Secret it writes, to recognise its own.
+pub const RESERVED_SECRET_LABELS: [&str; 2] =
+    ["app.kubernetes.io/managed-by", "controlhub.dev/apicredential"];
+/// Annotations the operator sets on every Secret it writes.
+pub const RESERVED_SECRET_ANNOTATIONS: [&str; 2] =
+    ["controlhub.dev/credential-id", "controlhub.dev/token-fingerprint"];
 
 /// A CEL rule with the message the API server returns when it fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +77,13 @@ impl CelRule {
 pub const LABEL_TRIMMED: CelRule = CelRule {
     rule: "self == self.trim()",
     message: "name must not start or end with whitespace",
+};
+
+/// `spec.name`: no operator marker, which could make another object adopt or delete this
+/// credential.
+pub const LABEL_NO_MARKER: CelRule = CelRule {
+    rule: "!self.contains('[k8s:')",
+    message: "spec.name must not contain \"[k8s:\": it is reserved for the operator's markers",
 };
 
 /// `spec` of ApiCredential: `userId` can be neither changed, set nor removed after creation.
@@ -114,6 +136,14 @@ pub const SCHEDULE_FIVE_FIELDS: CelRule = CelRule {
               day-of-week), such as '0 3 * * 0'",
 };
 
+/// `spec.rotation.schedule`: at most once an hour, like `interval`. A minute field other than one
+/// number (a list, range, step or `*`) fires at least twice within some hour.
+pub const SCHEDULE_AT_MOST_HOURLY: CelRule = CelRule {
+    rule: r"self.matches('^\\s*[0-5]?[0-9]\\s')",
+    message: "spec.rotation.schedule fires more than once an hour: its minute field must be a single number \
+              such as 0 (at least 1h between rotations, like interval)",
+};
+
 /// `spec.secret.keys`: the keys must differ.
 pub const SECRET_KEYS_DISTINCT: CelRule = CelRule {
     rule: "self.credentialId != self.authToken && \
@@ -127,6 +157,64 @@ pub const SECRET_TYPE_ALLOWED: CelRule = CelRule {
     message: "secret.type must be Opaque or a custom type: built-in kubernetes.io/ types require keys \
               this operator does not write",
 };
+
+/// ApiCredential (root, for `metadata.name`): the Secret type cannot change while the Secret
+/// stays the same, because Kubernetes cannot change a Secret's type. With a new `secret.name`
+/// the operator writes a new Secret (and deletes the old one), so a new type is fine there.
+pub const SECRET_TYPE_IMMUTABLE: CelRule = CelRule {
+    rule: "(has(self.spec.secret) ? self.spec.secret.type : 'Opaque') == \
+           (has(oldSelf.spec.secret) ? oldSelf.spec.secret.type : 'Opaque') || \
+           (has(self.spec.secret) && has(self.spec.secret.name) ? self.spec.secret.name : self.metadata.name) != \
+           (has(oldSelf.spec.secret) && has(oldSelf.spec.secret.name) ? oldSelf.spec.secret.name : oldSelf.metadata.name)",
+    message: "spec.secret.type cannot be changed: delete and re-create the ApiCredential (or choose a new \
+              spec.secret.name)",
+};
+
+/// Where the API server reports a failure of [`SECRET_TYPE_IMMUTABLE`] (a root rule has no path of
+/// its own).
+pub const SECRET_TYPE_IMMUTABLE_FIELD_PATH: &str = ".spec.secret.type";
+
+/// `spec.secret.labels`: every key is a Kubernetes qualified name (optional DNS subdomain prefix
+/// of at most 253 characters and `/`, then a name of at most 63 characters).
+pub const SECRET_LABEL_KEYS: CelRule = CelRule {
+    rule: QUALIFIED_NAME_KEYS,
+    message: "spec.secret.labels: every key must be a qualified name such as team or example.com/team: an \
+              optional DNS subdomain prefix (at most 253 characters) and '/', then at most 63 letters, digits, \
+              '-', '_' or '.', starting and ending with a letter or digit",
+};
+
+/// `spec.secret.labels`: every value is a label value.
+pub const SECRET_LABEL_VALUES: CelRule = CelRule {
+    rule: r"self.all(k, self[k].matches('^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$'))",
+    message: "spec.secret.labels: every value must be empty or at most 63 letters, digits, '-', '_' or '.', \
+              starting and ending with a letter or digit",
+};
+
+/// `spec.secret.labels`: not the labels the operator recognises its Secrets by.
+pub const SECRET_LABELS_RESERVED: CelRule = CelRule {
+    rule: "!('app.kubernetes.io/managed-by' in self) && !('controlhub.dev/apicredential' in self)",
+    message: "spec.secret.labels must not set app.kubernetes.io/managed-by or controlhub.dev/apicredential: \
+              the operator sets them on its Secrets",
+};
+
+/// `spec.secret.annotations`: every key is a Kubernetes qualified name.
+pub const SECRET_ANNOTATION_KEYS: CelRule = CelRule {
+    rule: QUALIFIED_NAME_KEYS,
+    message: "spec.secret.annotations: every key must be a qualified name such as note or example.com/note: \
+              an optional DNS subdomain prefix (at most 253 characters) and '/', then at most 63 letters, \
+              digits, '-', '_' or '.', starting and ending with a letter or digit",
+};
+
+/// `spec.secret.annotations`: not the annotations the operator records the credential in.
+pub const SECRET_ANNOTATIONS_RESERVED: CelRule = CelRule {
+    rule: "!('controlhub.dev/credential-id' in self) && !('controlhub.dev/token-fingerprint' in self)",
+    message: "spec.secret.annotations must not set controlhub.dev/credential-id or \
+              controlhub.dev/token-fingerprint: the operator sets them on its Secrets",
+};
+
+/// Every key of a map is a qualified name: the shape, then the prefix length (the shape allows at
+/// most one `/`; the name part's length is in the shape).
+const QUALIFIED_NAME_KEYS: &str = r"self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && k.matches('^([^/]{1,253}/)?[^/]+$'))";
 
 /// Connection `spec`: exactly one of `url` and `asterUrl`.
 pub const CONNECTION_URL_ONE_OF: CelRule = CelRule {
@@ -150,6 +238,7 @@ pub const CA_BUNDLE_PEM: CelRule = CelRule {
 /// Every CEL rule of the API, for schema tests.
 pub const ALL_CEL_RULES: &[CelRule] = &[
     LABEL_TRIMMED,
+    LABEL_NO_MARKER,
     USER_ID_IMMUTABLE,
     CONNECTION_REF_IMMUTABLE,
     ROTATION_ONE_OF,
@@ -158,8 +247,15 @@ pub const ALL_CEL_RULES: &[CelRule] = &[
     INTERVAL_MIN,
     GRACE_PERIOD_RANGE,
     SCHEDULE_FIVE_FIELDS,
+    SCHEDULE_AT_MOST_HOURLY,
     SECRET_KEYS_DISTINCT,
     SECRET_TYPE_ALLOWED,
+    SECRET_TYPE_IMMUTABLE,
+    SECRET_LABEL_KEYS,
+    SECRET_LABEL_VALUES,
+    SECRET_LABELS_RESERVED,
+    SECRET_ANNOTATION_KEYS,
+    SECRET_ANNOTATIONS_RESERVED,
     CONNECTION_URL_ONE_OF,
     HTTP_URL,
     CA_BUNDLE_PEM,

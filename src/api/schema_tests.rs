@@ -190,7 +190,20 @@ fn api_credential_cel_rules_sit_on_their_fields() {
         rules_at(&s, &["spec"]),
         [rules::USER_ID_IMMUTABLE, rules::CONNECTION_REF_IMMUTABLE]
     );
-    assert_eq!(rules_at(&s, &["spec", "name"]), [rules::LABEL_TRIMMED]);
+    assert_eq!(
+        rules_at(&s, &[]),
+        [rules::SECRET_TYPE_IMMUTABLE],
+        "the Secret type rule needs metadata.name, so it sits on the root"
+    );
+    assert_eq!(
+        s["x-kubernetes-validations"][0]["fieldPath"],
+        rules::SECRET_TYPE_IMMUTABLE_FIELD_PATH,
+        "a failure is reported at the field, not at the root"
+    );
+    assert_eq!(
+        rules_at(&s, &["spec", "name"]),
+        [rules::LABEL_TRIMMED, rules::LABEL_NO_MARKER]
+    );
     assert_eq!(
         rules_at(&s, &["spec", "rotation"]),
         [
@@ -209,7 +222,7 @@ fn api_credential_cel_rules_sit_on_their_fields() {
     );
     assert_eq!(
         rules_at(&s, &["spec", "rotation", "schedule"]),
-        [rules::SCHEDULE_FIVE_FIELDS]
+        [rules::SCHEDULE_FIVE_FIELDS, rules::SCHEDULE_AT_MOST_HOURLY]
     );
     assert_eq!(
         rules_at(&s, &["spec", "secret", "keys"]),
@@ -218,6 +231,84 @@ fn api_credential_cel_rules_sit_on_their_fields() {
     assert_eq!(
         rules_at(&s, &["spec", "secret", "type"]),
         [rules::SECRET_TYPE_ALLOWED]
+    );
+    assert_eq!(
+        rules_at(&s, &["spec", "secret", "labels"]),
+        [
+            rules::SECRET_LABEL_KEYS,
+            rules::SECRET_LABEL_VALUES,
+            rules::SECRET_LABELS_RESERVED
+        ]
+    );
+    assert_eq!(
+        rules_at(&s, &["spec", "secret", "annotations"]),
+        [rules::SECRET_ANNOTATION_KEYS, rules::SECRET_ANNOTATIONS_RESERVED]
+    );
+}
+
+#[test]
+fn secret_metadata_maps_are_bounded_for_the_cel_cost_estimate() {
+    // The key rules run a regex per key: the API server refuses the CRD when the number of
+    // entries or the length of what a rule reads is unbounded.
+    let s = schema(&ApiCredential::crd());
+    for (field, value_max) in [
+        ("labels", rules::LABEL_VALUE_MAX),
+        ("annotations", rules::ANNOTATION_VALUE_MAX),
+    ] {
+        let map = node(&s, &["spec", "secret", field]);
+        assert_eq!(
+            map["maxProperties"],
+            rules::SECRET_METADATA_ENTRIES_MAX,
+            "{field}"
+        );
+        assert_eq!(map["additionalProperties"]["maxLength"], value_max, "{field}");
+        assert_eq!(map["additionalProperties"]["type"], "string", "{field}");
+    }
+}
+
+#[test]
+fn reserved_secret_metadata_is_what_the_operator_writes() {
+    use crate::controller::secret::{
+        CREDENTIAL_ID_ANNOTATION, CREDENTIAL_LABEL, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
+    };
+    assert_eq!(
+        rules::RESERVED_SECRET_LABELS,
+        [MANAGED_BY_LABEL, CREDENTIAL_LABEL]
+    );
+    assert_eq!(
+        rules::RESERVED_SECRET_ANNOTATIONS,
+        [CREDENTIAL_ID_ANNOTATION, FINGERPRINT_ANNOTATION]
+    );
+    for key in rules::RESERVED_SECRET_LABELS {
+        assert!(
+            rules::SECRET_LABELS_RESERVED
+                .rule
+                .contains(&format!("'{key}' in self")),
+            "{key}"
+        );
+        assert!(rules::SECRET_LABELS_RESERVED.message.contains(key), "{key}");
+    }
+    for key in rules::RESERVED_SECRET_ANNOTATIONS {
+        assert!(
+            rules::SECRET_ANNOTATIONS_RESERVED
+                .rule
+                .contains(&format!("'{key}' in self")),
+            "{key}"
+        );
+        assert!(rules::SECRET_ANNOTATIONS_RESERVED.message.contains(key), "{key}");
+    }
+}
+
+#[test]
+fn the_refused_marker_is_the_one_the_operator_writes() {
+    let marker = crate::controller::plan::marker("0f4c2b9e-7a51-4d2e-9a57-3c1f0e6b8d21");
+    assert!(marker.starts_with(rules::MARKER_PREFIX), "{marker}");
+    assert!(
+        rules::LABEL_NO_MARKER
+            .rule
+            .contains(&format!("'{}'", rules::MARKER_PREFIX)),
+        "{}",
+        rules::LABEL_NO_MARKER.rule
     );
 }
 

@@ -30,16 +30,39 @@ pub struct SecretTemplate {
     /// Keys under which the values are stored.
     #[serde(default)]
     pub keys: SecretKeys,
-    /// Secret type. Default: Opaque.
+    /// Secret type: Opaque (default) or a custom type such as `example.com/token`. It cannot be
+    /// changed while `name` stays the same (Kubernetes cannot change a Secret's type): choose a
+    /// new `name`, or delete and re-create the ApiCredential.
     #[serde(default = "default_secret_type", rename = "type")]
     #[schemars(length(min = 1, max = rules::DNS_SUBDOMAIN_MAX))]
     #[x_kube(validation = rules::SECRET_TYPE_ALLOWED.to_kube())]
     pub type_: String,
-    /// Extra labels on the Secret.
+    /// Extra labels on the Secret, at most 64. Keys are qualified names (`team`,
+    /// `example.com/team`), values at most 63 characters. `app.kubernetes.io/managed-by` and
+    /// `controlhub.dev/apicredential` are reserved: the operator sets them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = rules::SECRET_METADATA_ENTRIES_MAX,
+        "additionalProperties" = {"type": "string", "maxLength": rules::LABEL_VALUE_MAX}
+    ))]
+    #[x_kube(
+        validation = rules::SECRET_LABEL_KEYS.to_kube(),
+        validation = rules::SECRET_LABEL_VALUES.to_kube(),
+        validation = rules::SECRET_LABELS_RESERVED.to_kube()
+    )]
     pub labels: BTreeMap<String, String>,
-    /// Extra annotations on the Secret.
+    /// Extra annotations on the Secret, at most 64. Keys are qualified names
+    /// (`example.com/note`), values at most 4096 characters. `controlhub.dev/credential-id` and
+    /// `controlhub.dev/token-fingerprint` are reserved: the operator sets them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend(
+        "maxProperties" = rules::SECRET_METADATA_ENTRIES_MAX,
+        "additionalProperties" = {"type": "string", "maxLength": rules::ANNOTATION_VALUE_MAX}
+    ))]
+    #[x_kube(
+        validation = rules::SECRET_ANNOTATION_KEYS.to_kube(),
+        validation = rules::SECRET_ANNOTATIONS_RESERVED.to_kube()
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 

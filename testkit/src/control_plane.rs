@@ -1,5 +1,6 @@
 //! A real, local Kubernetes control plane: etcd, kube-apiserver (TLS, RBAC, client-certificate users)
-//! and kube-controller-manager (garbage collector and namespace controllers), on free loopback ports.
+//! and kube-controller-manager (garbage collector, namespace and ClusterRole aggregation controllers,
+//! the last so that aggregated rules reach the built-in `edit`/`admin`/`view` roles), on free loopback ports.
 //!
 //! The binaries are built from the Go module proxy by `scripts/k8s-tools.sh` and cached outside git.
 //! Every process is a [`crate::process::Child`]: killed on drop, and killed by the kernel when the
@@ -243,7 +244,7 @@ impl ControlPlane {
             format!("--kubeconfig={kc}"),
             format!("--authentication-kubeconfig={kc}"),
             format!("--authorization-kubeconfig={kc}"),
-            "--controllers=garbage-collector-controller,namespace-controller".into(),
+            "--controllers=garbage-collector-controller,namespace-controller,clusterrole-aggregation-controller".into(),
             "--leader-elect=false".into(),
             "--use-service-account-credentials=false".into(),
             "--bind-address=127.0.0.1".into(),

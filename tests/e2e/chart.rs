@@ -1,8 +1,18 @@
 //! The Helm chart and the kustomize base are valid against the real API server: `scripts/check-chart.sh`
 //! lints and renders the chart with every values file, refuses bad values, and server-side dry-runs
-//! every rendering, the kustomize base and the examples.
+//! every rendering, the kustomize base and the examples; the chart's aggregated ClusterRoles give
+//! namespace users the operator's resources through the built-in roles.
 
-use crate::support::plane;
+use std::io::Write;
+use std::process::Stdio;
+
+use controlhub_operator::api::{ApiCredential, ClusterControlHubConnection, ControlHubConnection};
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, PostParams};
+
+use crate::env::{WAIT, install_crds};
+use crate::support::{TestNamespace, eventually, plane};
 
 /// `helm lint`, `helm template` and `kubectl apply --dry-run=server` of the chart and the base succeed.
 #[tokio::test]
@@ -23,4 +33,148 @@ async fn chart_and_kustomize_base_pass_server_side_validation() {
         stdout.contains(" 0 failed"),
         "check-chart.sh summary missing:\n{stdout}"
     );
+}
+
+/// The chart's aggregated ClusterRoles (`rbac.aggregateToDefaultRoles`) reach the built-in roles
+/// through the ClusterRole aggregation controller: a user bound to `edit` in a namespace manages
+/// ApiCredentials and ControlHubConnections there (but no ClusterControlHubConnection), and a user
+/// bound to `view` reads ApiCredentials but can neither create them nor read Secrets.
+#[tokio::test]
+async fn edit_and_view_users_get_the_operators_resources_through_the_aggregated_roles() {
+    install_crds().await;
+    let ns = TestNamespace::create("aggregate").await;
+    let fullname = format!("{}-agg", ns.name);
+    let _cleanup = AggregatedRoles(fullname.clone());
+    kubectl_apply(&render_aggregated_roles(&fullname));
+    kubectl_apply(&format!(
+        "{}---\n{}",
+        role_binding(&ns.name, "editor", "edit"),
+        role_binding(&ns.name, "viewer", "view")
+    ));
+
+    let editor = plane().impersonating("editor", &["system:authenticated"]).await;
+    let credentials: Api<ApiCredential> = Api::namespaced(editor.clone(), &ns.name);
+    let credential: ApiCredential = serde_json::from_value(serde_json::json!({
+        "apiVersion": "controlhub.dev/v1alpha1", "kind": "ApiCredential",
+        "metadata": {"name": "ci-bot"}, "spec": {"name": "CI bot"}
+    }))
+    .expect("an ApiCredential");
+    // Aggregation is asynchronous: the rules reach `edit` within moments of the ClusterRole.
+    eventually("the edit role to allow creating ApiCredentials", WAIT, || {
+        let credentials = credentials.clone();
+        let credential = credential.clone();
+        async move { credentials.create(&PostParams::default(), &credential).await.ok() }
+    })
+    .await;
+    let connection: ControlHubConnection = serde_json::from_value(serde_json::json!({
+        "apiVersion": "controlhub.dev/v1alpha1", "kind": "ControlHubConnection",
+        "metadata": {"name": "team"},
+        "spec": {"url": "https://controlhub.example.com", "credentialsSecretRef": {"name": "team"}}
+    }))
+    .expect("a ControlHubConnection");
+    Api::<ControlHubConnection>::namespaced(editor.clone(), &ns.name)
+        .create(&PostParams::default(), &connection)
+        .await
+        .expect("an editor creates a ControlHubConnection in its namespace");
+    let denied = Api::<ClusterControlHubConnection>::all(editor)
+        .list(&ListParams::default())
+        .await;
+    assert_forbidden(denied.map(|_| ()), "an editor lists ClusterControlHubConnections");
+
+    let viewer = plane().impersonating("viewer", &["system:authenticated"]).await;
+    let visible: Api<ApiCredential> = Api::namespaced(viewer.clone(), &ns.name);
+    let names = eventually("the view role to allow listing ApiCredentials", WAIT, || {
+        let visible = visible.clone();
+        async move { visible.list(&ListParams::default()).await.ok() }
+    })
+    .await;
+    assert_eq!(
+        names.items.iter().map(|c| c.name_any()).collect::<Vec<_>>(),
+        ["ci-bot"]
+    );
+    let mut second = credential.clone();
+    second.metadata.name = Some("not-allowed".into());
+    let denied = visible.create(&PostParams::default(), &second).await;
+    assert_forbidden(denied.map(|_| ()), "a viewer creates an ApiCredential");
+    let denied = Api::<Secret>::namespaced(viewer, &ns.name)
+        .list(&ListParams::default())
+        .await;
+    assert_forbidden(denied.map(|_| ()), "a viewer lists Secrets");
+}
+
+/// The chart's aggregated ClusterRoles, named after `fullname` (cluster-scoped objects are shared
+/// by the tests).
+fn render_aggregated_roles(fullname: &str) -> String {
+    let root = controlhub_testkit::process::workspace_root();
+    let out = std::process::Command::new(plane().bin_dir.join("helm"))
+        .args(["template", "controlhub-operator"])
+        .arg(root.join("charts/controlhub-operator"))
+        .args(["--set", &format!("fullnameOverride={fullname}")])
+        .args(["--show-only", "templates/aggregate-clusterroles.yaml"])
+        .output()
+        .expect("running helm");
+    assert!(
+        out.status.success(),
+        "helm template failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("helm prints UTF-8")
+}
+
+fn role_binding(ns: &str, user: &str, cluster_role: &str) -> String {
+    format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: {user}\n  \
+         namespace: {ns}\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  \
+         name: {cluster_role}\nsubjects:\n  - apiGroup: rbac.authorization.k8s.io\n    kind: User\n    \
+         name: {user}\n"
+    )
+}
+
+fn kubectl_apply(yaml: &str) {
+    let mut child = plane()
+        .kubectl()
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running kubectl apply");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("writing the manifests");
+    let out = child.wait_with_output().expect("kubectl apply finishes");
+    assert!(
+        out.status.success(),
+        "kubectl apply failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Deletes one test's aggregated ClusterRoles when dropped.
+struct AggregatedRoles(String);
+
+impl Drop for AggregatedRoles {
+    fn drop(&mut self) {
+        let _ = plane()
+            .kubectl()
+            .args([
+                "delete",
+                "clusterrole",
+                &format!("{}-edit", self.0),
+                &format!("{}-view", self.0),
+                "--ignore-not-found",
+                "--wait=false",
+            ])
+            .output();
+    }
+}
+
+fn assert_forbidden(result: Result<(), kube::Error>, what: &str) {
+    match result {
+        Err(kube::Error::Api(e)) if e.code == 403 => {}
+        other => panic!("{what} must be forbidden: got {other:?}"),
+    }
 }
