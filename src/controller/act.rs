@@ -97,6 +97,7 @@ pub async fn perform(
                     Err(e) => return refused(ctx, t, e).await,
                 }
             }
+            pause_point("create:secret").await;
             if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }

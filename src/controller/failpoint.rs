@@ -1,9 +1,11 @@
-//! Pause points for crash tests: when the environment variable `CONTROLHUB_PAUSE_AT` names a point
-//! the operator reaches, it writes that name to the file `CONTROLHUB_PAUSE_FILE` and stops there
-//! forever, so a test can SIGKILL the process at exactly that instant and check recovery.
+//! Pause points for crash and race tests: when the environment variable `CONTROLHUB_PAUSE_AT`
+//! names a point the operator reaches, it writes that name to the file `CONTROLHUB_PAUSE_FILE` and
+//! waits there, so a test can SIGKILL the process at exactly that instant and check recovery, or
+//! change the world and let it go on by writing `resume` into the file.
 //!
-//! Points: `create:issued`, `create:stored`, `rotation:recorded`, `regenerate:issued`,
-//! `regenerate:stored`, `replace:issued`, `replace:stored`, `cleanup:deleted`.
+//! Points: `create:secret` (before the Secret is prepared for a new credential), `create:issued`,
+//! `create:stored`, `rotation:recorded`, `regenerate:issued`, `regenerate:stored`,
+//! `replace:issued`, `replace:stored`, `cleanup:extra`, `cleanup:deleting`, `cleanup:deleted`.
 //! Unset (always, in production), a point costs one comparison.
 
 use std::sync::OnceLock;
@@ -25,7 +27,16 @@ pub async fn pause_point(point: &str) {
     if at != point {
         return;
     }
-    tracing::warn!(point, "paused at a test pause point; waiting to be killed");
+    tracing::warn!(
+        point,
+        "paused at a test pause point; waiting to be killed or resumed"
+    );
     let _ = std::fs::write(file, point);
-    std::future::pending::<()>().await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if std::fs::read_to_string(file).is_ok_and(|s| s.trim() == "resume") {
+            tracing::warn!(point, "resumed from a test pause point");
+            return;
+        }
+    }
 }

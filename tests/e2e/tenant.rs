@@ -294,24 +294,20 @@ spec:
     }
 }
 
-/// A Secret the tenant creates while the operator's first create is under way (stopped at
-/// `create:issued`, then killed and restarted) is never taken over: it keeps its data and gets no
-/// owner reference; the ApiCredential reports `SecretConflict`; the credential already issued in
-/// Control Hub is deleted, not left behind.
+/// A Secret the tenant creates in the race window — after the operator saw no Secret, before its
+/// first write — is never taken over: the operator stops at `create:secret` (its read done, no
+/// write yet), the tenant creates the Secret, the operator goes on. Its first write is a create,
+/// which fails: the Secret keeps its data and gets no owner reference, the ApiCredential reports
+/// `SecretConflict`, and no credential was made in Control Hub (the Secret is prepared before
+/// any Control Hub call).
 #[tokio::test]
 async fn a_secret_created_before_the_first_write_is_never_taken_over() {
-    let (mut env, file) = Env::start_paused("tenant-race", "create:issued").await;
+    let (env, file) = Env::start_paused("tenant-race", "create:secret").await;
     let tenant = env.tenant().await;
     let cred = tenant.apply(CI_BOT).await;
     let uid = cred.uid().expect("uid");
     let reached = env.wait_paused(&file).await;
-    assert_eq!(reached, "create:issued");
-    let issued = env.managed_credentials().await;
-    assert_eq!(
-        issued.len(),
-        1,
-        "one credential issued before the pause: {issued:?}"
-    );
+    assert_eq!(reached, "create:secret");
 
     let foreign: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "ci-bot"},
@@ -322,11 +318,8 @@ async fn a_secret_created_before_the_first_write_is_never_taken_over() {
         .secrets()
         .create(&PostParams::default(), &foreign)
         .await
-        .expect("the tenant creates its own Secret");
-
-    env.operator.kill();
-    let _ = std::fs::remove_file(&file);
-    env.operator.restart_with(&[]);
+        .expect("the tenant creates its own Secret in the race window");
+    std::fs::write(&file, "resume").expect("resuming the operator");
 
     env.wait_reason("ci-bot", "SecretConflict").await;
     let secret = env.secrets().get("ci-bot").await.unwrap();
@@ -350,15 +343,12 @@ async fn a_secret_created_before_the_first_write_is_never_taken_over() {
         !data.contains_key("authToken") && !data.contains_key("credentialId"),
         "no credential was written into the foreign Secret"
     );
-    let gone = within(std::time::Duration::from_secs(20), || async {
-        env.managed_credentials().await.is_empty().then_some(())
-    })
-    .await;
-    assert!(
-        gone.is_some(),
-        "the credential issued before the conflict was found must be deleted, not orphaned; Control Hub still holds {:?}",
-        env.managed_credentials().await
+    assert_eq!(
+        env.emulator.stats().await.total("createCredential"),
+        0,
+        "no credential was created in Control Hub for a Secret that could not take it"
     );
+    assert!(env.managed_credentials().await.is_empty(), "nothing left behind");
 }
 
 /// Control Hub issues the credential for another owner than requested (emulator fault
