@@ -63,6 +63,9 @@ pub struct Metrics {
     pub last_rotation: Family<CredentialLabels, Gauge<i64>>,
     pub next_rotation: Family<CredentialLabels, Gauge<i64>>,
     pub credentials_per_owner: Family<OwnerLabels, Gauge<i64>>,
+    /// Connections with a cached Control Hub client (or a cached failure): must fall back when
+    /// connections are deleted.
+    pub connection_clients: Gauge<i64>,
 }
 
 impl Default for Metrics {
@@ -120,7 +123,14 @@ impl Metrics {
             "Credentials each Control Hub user owns, as last listed",
             credentials_per_owner.clone(),
         );
+        let connection_clients = Gauge::<i64>::default();
+        registry.register(
+            "controlhub_connection_clients",
+            "Connections whose Control Hub client (or failure) is cached",
+            connection_clients.clone(),
+        );
         Metrics {
+            connection_clients,
             registry,
             reconciles,
             reconcile_duration,
