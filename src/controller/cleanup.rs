@@ -39,7 +39,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let current = stored.or_else(|| status.credential_id.clone().map(CredentialId::new));
 
     let key = Connections::key_for(&obj.connection_ref(), &namespace);
-    let connection = match ctx.connections.resolve(&key, &namespace).await {
+    let connection = match ctx.connections.resolve_for_cleanup(&key).await {
         Ok(c) => c,
         Err(problem) if problem.permanent => {
             let left = current
