@@ -147,7 +147,9 @@ pub enum Error {
     Decode { operation: Operation, detail: String },
     /// The response body exceeded `limit` bytes; reading stopped there (a server that is not
     /// Control Hub, or a misbehaving one). Permanent: the same URL will answer the same.
-    #[error("{operation}: the response body exceeds {limit} bytes; reading stopped (is the connection's URL really Control Hub?)")]
+    #[error(
+        "{operation}: the response body exceeds {limit} bytes; reading stopped (is the connection's URL really Control Hub?)"
+    )]
     ResponseTooLarge { operation: Operation, limit: usize },
     /// An argument cannot be sent (e.g. an empty credential ID); nothing was sent.
     #[error("{operation}: invalid argument: {detail}")]

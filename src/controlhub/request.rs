@@ -179,11 +179,7 @@ async fn read_capped(
     overflow: Overflow,
 ) -> Result<Bytes, Error> {
     let too_large = || Error::ResponseTooLarge { operation, limit };
-    if overflow == Overflow::Refuse
-        && response
-            .content_length()
-            .is_some_and(|n| n > limit as u64)
-    {
+    if overflow == Overflow::Refuse && response.content_length().is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     let mut body = bytes::BytesMut::new();

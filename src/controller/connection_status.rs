@@ -21,12 +21,12 @@ use serde::Serialize;
 
 use crate::api::conditions::merge_conditions;
 use crate::api::{
-    ApiCredential, ClusterControlHubConnection, ConditionStatus, ConditionType, ConnectionKind, ConnectionStatus,
-    ControlHubConnection, DesiredCondition, OwnerCredentialCount, Reason,
+    ApiCredential, ClusterControlHubConnection, ConditionStatus, ConditionType, ConnectionKind,
+    ConnectionStatus, ControlHubConnection, DesiredCondition, OwnerCredentialCount, Reason,
 };
 use crate::controller::connections::ConnectionKey;
-use crate::controller::credential::connection_key_of;
 use crate::controller::context::{Context, FIELD_MANAGER, with_jitter};
+use crate::controller::credential::connection_key_of;
 use crate::controller::error::{Error, Result};
 
 const RECHECK: Duration = Duration::from_secs(300);
@@ -164,10 +164,7 @@ where
 }
 
 fn has_finalizer(meta: &kube::api::ObjectMeta) -> bool {
-    meta.finalizers
-        .iter()
-        .flatten()
-        .any(|f| f == IN_USE_FINALIZER)
+    meta.finalizers.iter().flatten().any(|f| f == IN_USE_FINALIZER)
 }
 
 /// Adds or removes [`IN_USE_FINALIZER`], keeping the others; conflicts with a concurrent change

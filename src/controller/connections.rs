@@ -195,7 +195,7 @@ const FAILURE_BACKOFF_MAX: Duration = Duration::from_secs(600);
 enum Cached {
     Ready {
         versions: Versions,
-        connection: Connection,
+        connection: Box<Connection>,
         checked: Instant,
     },
     /// Control Hub refused the connection (or discovery failed) for good at these versions.
@@ -228,11 +228,13 @@ pub struct Connections {
 
 /// What the cache says about a connection at given versions.
 enum Lookup {
-    Hit(Connection),
+    Hit(Box<Connection>),
     /// Refused, and its backoff has not expired.
     Failing(ConnectionProblem),
     /// Nothing usable; `failures` in a row so far at these versions.
-    Miss { failures: u32 },
+    Miss {
+        failures: u32,
+    },
 }
 
 /// What a connection object looks like to the resolver, for both kinds.
@@ -251,7 +253,12 @@ struct ConnectionObject {
 }
 
 impl Connections {
-    pub fn new(kube: kube::Client, metrics: Arc<Metrics>, recheck: Duration, namespaced_urls: UrlPolicy) -> Self {
+    pub fn new(
+        kube: kube::Client,
+        metrics: Arc<Metrics>,
+        recheck: Duration,
+        namespaced_urls: UrlPolicy,
+    ) -> Self {
         Connections {
             kube,
             metrics,
@@ -343,7 +350,11 @@ impl Connections {
     }
 
     /// Checks the URLs of a namespaced connection against the policy, before any request.
-    fn check_urls(&self, key: &ConnectionKey, settings: &ConnectionSettings) -> Result<(), ConnectionProblem> {
+    fn check_urls(
+        &self,
+        key: &ConnectionKey,
+        settings: &ConnectionSettings,
+    ) -> Result<(), ConnectionProblem> {
         if key.kind != ConnectionKind::ControlHubConnection {
             return Ok(());
         }
@@ -372,7 +383,7 @@ impl Connections {
             secret.resource_version().unwrap_or_default(),
         );
         let previous_failures = match self.cached(key, &versions) {
-            Lookup::Hit(hit) => return Ok(hit),
+            Lookup::Hit(hit) => return Ok(*hit),
             Lookup::Failing(problem) => return Err(problem),
             Lookup::Miss { failures } => failures,
         };
@@ -381,7 +392,7 @@ impl Connections {
         let entry = match &result {
             Ok(connection) => Cached::Ready {
                 versions,
-                connection: connection.clone(),
+                connection: Box::new(connection.clone()),
                 checked: Instant::now(),
             },
             Err(problem) if problem.permanent => {
@@ -733,9 +744,17 @@ mod tests {
             .unwrap_err();
         assert_eq!(refused.reason, Reason::ConnectionUrlNotAllowed);
         assert!(refused.permanent);
-        assert!(refused.message.contains("--namespaced-connection-allow-http"), "{}", refused.message);
+        assert!(
+            refused.message.contains("--namespaced-connection-allow-http"),
+            "{}",
+            refused.message
+        );
         assert!(refused.message.contains("10.0.0.1"), "{}", refused.message);
-        assert!(!refused.message.contains("secret"), "user info is never quoted: {}", refused.message);
+        assert!(
+            !refused.message.contains("secret"),
+            "user info is never quoted: {}",
+            refused.message
+        );
         assert!(strict.check(&key, "spec.url", "https://any.example.com").is_ok());
         assert!(strict.check(&key, "spec.url", "ftp://any.example.com").is_err());
         let http = UrlPolicy {

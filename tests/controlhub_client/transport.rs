@@ -132,8 +132,12 @@ async fn hostile_server(
         let chunk = vec![fill; 64 * 1024];
         let mut served = Served::default();
         let head = match body_len {
-            Some(n) => format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {n}\r\n\r\n"),
-            None => format!("HTTP/1.1 {status}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Some(n) => {
+                format!("HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {n}\r\n\r\n")
+            }
+            None => format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
         };
         if socket.write_all(head.as_bytes()).await.is_err() {
             served.dropped_early = true;
@@ -148,12 +152,7 @@ async fn hostile_server(
                     socket.write_all(&chunk[..len]).await.map(|()| len)
                 }
                 None => {
-                    let framed = [
-                        format!("{:x}\r\n", chunk.len()).as_bytes(),
-                        &chunk[..],
-                        b"\r\n",
-                    ]
-                    .concat();
+                    let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), &chunk[..], b"\r\n"].concat();
                     socket.write_all(&framed).await.map(|()| chunk.len())
                 }
             };
@@ -196,8 +195,14 @@ async fn an_endless_response_body_is_refused_at_the_cap() {
     assert!(matches!(err, Error::ResponseTooLarge { .. }), "{err:?}");
     assert!(err.is_permanent(), "{err:?}");
     let served = served.await.unwrap();
-    println!("endless body: the server wrote {} bytes before the client hung up", served.body_bytes);
-    assert!(served.dropped_early, "the client closed the connection: {served:?}");
+    println!(
+        "endless body: the server wrote {} bytes before the client hung up",
+        served.body_bytes
+    );
+    assert!(
+        served.dropped_early,
+        "the client closed the connection: {served:?}"
+    );
     assert!(
         served.body_bytes < 64 << 20,
         "the client stopped reading near its cap: {served:?}"
@@ -211,7 +216,10 @@ async fn a_huge_announced_response_body_is_refused_without_reading_it() {
     let err = client_for(&url).current_user().await.unwrap_err();
     assert!(matches!(err, Error::ResponseTooLarge { .. }), "{err:?}");
     let served = served.await.unwrap();
-    println!("400 MB body: the server wrote {} bytes before the client hung up", served.body_bytes);
+    println!(
+        "400 MB body: the server wrote {} bytes before the client hung up",
+        served.body_bytes
+    );
     assert!(served.dropped_early, "{served:?}");
     assert!(served.body_bytes < 64 << 20, "{served:?}");
 }
@@ -224,9 +232,17 @@ async fn a_long_non_json_error_body_is_not_copied_into_the_error() {
     let err = client_for(&url).current_user().await.unwrap_err();
     assert!(matches!(err, Error::Unavailable { status: 500, .. }), "{err:?}");
     let message = &err.issue().expect("the body's start is kept").message;
-    assert!(message.chars().count() <= 256, "{} chars", message.chars().count());
+    assert!(
+        message.chars().count() <= 256,
+        "{} chars",
+        message.chars().count()
+    );
     assert!(message.ends_with('…'), "a cut message says so");
     let printed = err.to_string();
     println!("error Display: {} chars", printed.chars().count());
-    assert!(printed.chars().count() <= 256 + 80, "{} chars: {printed}", printed.chars().count());
+    assert!(
+        printed.chars().count() <= 256 + 80,
+        "{} chars: {printed}",
+        printed.chars().count()
+    );
 }
