@@ -48,6 +48,12 @@ pub struct CredentialLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionKindLabel {
+    /// `ControlHubConnection` or `ClusterControlHubConnection`.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OwnerLabels {
     pub connection: String,
     pub owner: String,
@@ -65,7 +71,7 @@ pub struct Metrics {
     pub credentials_per_owner: Family<OwnerLabels, Gauge<i64>>,
     /// Connections with a cached Control Hub client (or a cached failure): must fall back when
     /// connections are deleted.
-    pub connection_clients: Gauge<i64>,
+    pub connection_clients: Family<ConnectionKindLabel, Gauge<i64>>,
 }
 
 impl Default for Metrics {
@@ -123,10 +129,10 @@ impl Metrics {
             "Credentials each Control Hub user owns, as last listed",
             credentials_per_owner.clone(),
         );
-        let connection_clients = Gauge::<i64>::default();
+        let connection_clients = Family::<ConnectionKindLabel, Gauge<i64>>::default();
         registry.register(
             "controlhub_connection_clients",
-            "Connections whose Control Hub client (or failure) is cached",
+            "Connections whose Control Hub client (or failure) is cached, by connection kind",
             connection_clients.clone(),
         );
         Metrics {

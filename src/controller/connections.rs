@@ -25,7 +25,7 @@ use crate::api::{
     Reason,
 };
 use crate::controlhub::{self, AuthToken, ClientConfig, ControlHubClient, CredentialId, Principal};
-use crate::metrics::{ClientObserver, Metrics};
+use crate::metrics::{ClientObserver, ConnectionKindLabel, Metrics};
 
 /// Identifies a connection object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -332,21 +332,26 @@ impl Connections {
 
     /// Drops everything cached for a deleted connection.
     pub fn evict(&self, key: &ConnectionKey) {
-        tracing::debug!(connection = %key, "evicting the connection's cached client");
-        self.forget(key);
-    }
-
-    /// Connections with a cached client or failure.
-    pub fn cached_count(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.update_cache(|cache| {
+            if cache.remove(key).is_some() {
+                tracing::debug!(connection = %key, "evicted the deleted connection's cached client");
+            }
+        });
     }
 
     fn update_cache(&self, change: impl FnOnce(&mut HashMap<ConnectionKey, Cached>)) {
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         change(&mut cache);
-        self.metrics
-            .connection_clients
-            .set(i64::try_from(cache.len()).unwrap_or(i64::MAX));
+        for kind in [
+            ConnectionKind::ControlHubConnection,
+            ConnectionKind::ClusterControlHubConnection,
+        ] {
+            let count = cache.keys().filter(|k| k.kind == kind).count();
+            self.metrics
+                .connection_clients
+                .get_or_create(&ConnectionKindLabel { kind: kind.as_str() })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
     }
 
     /// Checks the URLs of a namespaced connection against the policy, before any request.

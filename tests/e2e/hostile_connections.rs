@@ -129,7 +129,11 @@ async fn a_refused_connection_is_not_asked_again_on_every_reconcile() {
 async fn cached_clients(env: &Env) -> i64 {
     let text = env.scrape_metrics().await;
     text.lines()
-        .find_map(|l| l.strip_prefix("controlhub_operator_controlhub_connection_clients "))
+        .find_map(|l| {
+            l.strip_prefix(
+                "controlhub_operator_controlhub_connection_clients{kind=\"ControlHubConnection\"} ",
+            )
+        })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no controlhub_connection_clients gauge in:\n{text}"))
 }

@@ -94,7 +94,11 @@ async fn deleting_a_namespace_revokes_its_credentials_before_the_connection_goes
             let text = env.scrape_metrics().await;
             let value: i64 = text
                 .lines()
-                .find_map(|l| l.strip_prefix("controlhub_operator_controlhub_connection_clients "))?
+                .find_map(|l| {
+                    l.strip_prefix(
+                        "controlhub_operator_controlhub_connection_clients{kind=\"ControlHubConnection\"} ",
+                    )
+                })?
                 .trim()
                 .parse()
                 .ok()?;
