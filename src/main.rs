@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use controlhub_operator::controller::connections::UrlPolicy;
 use controlhub_operator::controller::context::{Context, Settings};
 use controlhub_operator::controller::{self, Scope};
 use controlhub_operator::leader::{self, Leadership, LeaseConfig};
@@ -69,6 +70,25 @@ struct RunArgs {
     /// ApiCredentials reconciled at once.
     #[arg(long, env = "CONTROLHUB_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
+    /// Hosts the url/asterUrl of a namespaced ControlHubConnection may name, comma-separated
+    /// (`*.example.com` allows subdomains). Empty: any host. Cluster connections are not restricted.
+    #[arg(
+        long,
+        env = "CONTROLHUB_NAMESPACED_CONNECTION_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    namespaced_connection_allowed_hosts: Vec<String>,
+    /// Allow plain http:// URLs in namespaced ControlHubConnections (default: https:// only).
+    #[arg(
+        long,
+        env = "CONTROLHUB_NAMESPACED_CONNECTION_ALLOW_HTTP",
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        action = clap::ArgAction::Set
+    )]
+    namespaced_connection_allow_http: bool,
 }
 
 fn main() {
@@ -158,6 +178,15 @@ async fn run(args: RunArgs) -> i32 {
         drift_check_interval: args.drift_check_interval,
         token_check_interval: args.token_check_interval,
         concurrency: args.concurrency,
+        namespaced_connection_urls: UrlPolicy {
+            allowed_hosts: args
+                .namespaced_connection_allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            allow_http: args.namespaced_connection_allow_http,
+        },
         ..Settings::default()
     };
     tracing::info!(?settings, "starting controllers");

@@ -48,6 +48,12 @@ pub struct CredentialLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionKindLabel {
+    /// `ControlHubConnection` or `ClusterControlHubConnection`.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OwnerLabels {
     pub connection: String,
     pub owner: String,
@@ -63,6 +69,9 @@ pub struct Metrics {
     pub last_rotation: Family<CredentialLabels, Gauge<i64>>,
     pub next_rotation: Family<CredentialLabels, Gauge<i64>>,
     pub credentials_per_owner: Family<OwnerLabels, Gauge<i64>>,
+    /// Connections with a cached Control Hub client (or a cached failure): must fall back when
+    /// connections are deleted.
+    pub connection_clients: Family<ConnectionKindLabel, Gauge<i64>>,
 }
 
 impl Default for Metrics {
@@ -120,7 +129,14 @@ impl Metrics {
             "Credentials each Control Hub user owns, as last listed",
             credentials_per_owner.clone(),
         );
+        let connection_clients = Family::<ConnectionKindLabel, Gauge<i64>>::default();
+        registry.register(
+            "controlhub_connection_clients",
+            "Connections whose Control Hub client (or failure) is cached, by connection kind",
+            connection_clients.clone(),
+        );
         Metrics {
+            connection_clients,
             registry,
             reconciles,
             reconcile_duration,

@@ -62,6 +62,8 @@ impl Operator {
                 humantime::format_duration(args.token_check_interval)
             ),
             format!("--concurrency={}", args.concurrency),
+            // The lab's ControlHubConnection reaches the emulator over http://127.0.0.1.
+            "--namespaced-connection-allow-http=true".to_string(),
         ])
         .env("KUBECONFIG", kubeconfig)
         .env(

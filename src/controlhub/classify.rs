@@ -10,8 +10,12 @@ use super::operation::Operation;
 use super::token::AuthToken;
 use super::wire::IssuesJson;
 
-/// Longest error message kept from a response body, in characters.
-const MAX_MESSAGE_CHARS: usize = 300;
+/// Longest error message kept from a response body, in characters (the ellipsis included): it
+/// reaches status conditions and Events, and the server may be any server a tenant chose.
+pub const MAX_MESSAGE_CHARS: usize = 256;
+
+/// Longest error code kept (real codes are short identifiers).
+const MAX_CODE_CHARS: usize = 64;
 
 /// Code fragment by which a 400 is recognised as the per-owner credential limit
 /// (`SECURITY_API_CREDENTIALS_LIMIT` in the emulator, §10).
@@ -92,32 +96,40 @@ fn first_issue(body: &[u8], redact: Option<&AuthToken>) -> Option<Issue> {
         && let Some(first) = parsed.issues.into_iter().next()
     {
         return Some(Issue {
-            code: first.code.map(|c| clean(&c, redact)),
-            message: clean(first.message.as_deref().unwrap_or_default(), redact),
+            code: first.code.map(|c| clean(&c, redact, MAX_CODE_CHARS)),
+            message: clean(
+                first.message.as_deref().unwrap_or_default(),
+                redact,
+                MAX_MESSAGE_CHARS,
+            ),
         });
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
     (!text.is_empty()).then(|| Issue {
         code: None,
-        message: clean(text, redact),
+        message: clean(text, redact, MAX_MESSAGE_CHARS),
     })
 }
 
-/// Removes the token, flattens control characters and truncates.
-fn clean(text: &str, redact: Option<&AuthToken>) -> String {
+/// Removes the token, flattens control characters and truncates to `max` characters (cut on a
+/// character boundary, the last one an ellipsis when cut).
+fn clean(text: &str, redact: Option<&AuthToken>, max: usize) -> String {
     let text = match redact {
         Some(token) if !token.is_empty() => text.replace(token.expose(), "<redacted>"),
         _ => text.to_string(),
     };
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(MAX_MESSAGE_CHARS)
-        .collect();
-    if text.chars().nth(MAX_MESSAGE_CHARS).is_some() {
-        out.push('…');
+    truncate_chars(&text, max)
+}
+
+/// `text` with control characters flattened, at most `max` characters long; a cut text ends with `…`.
+pub fn truncate_chars(text: &str, max: usize) -> String {
+    let flat = |c: char| if c.is_control() { ' ' } else { c };
+    if text.chars().nth(max).is_none() {
+        return text.chars().map(flat).collect();
     }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).map(flat).collect();
+    out.push('…');
     out
 }
 
@@ -215,7 +227,17 @@ mod tests {
     fn long_messages_are_truncated() {
         let err = classify(500, &"x".repeat(10_000));
         let message = &err.issue().unwrap().message;
-        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS);
         assert!(message.ends_with('…'));
+    }
+
+    #[test]
+    fn truncation_cuts_on_character_boundaries() {
+        let text = "é".repeat(1000);
+        let cut = truncate_chars(&text, 10);
+        assert_eq!(cut.chars().count(), 10);
+        assert!(cut.ends_with('…'));
+        assert_eq!(truncate_chars("short", 10), "short");
+        assert_eq!(truncate_chars("exactly10!", 10), "exactly10!");
     }
 }

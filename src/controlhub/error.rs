@@ -145,6 +145,12 @@ pub enum Error {
     /// A 2xx response whose body is not what the API defines.
     #[error("{operation}: unexpected response body: {detail}")]
     Decode { operation: Operation, detail: String },
+    /// The response body exceeded `limit` bytes; reading stopped there (a server that is not
+    /// Control Hub, or a misbehaving one). Permanent: the same URL will answer the same.
+    #[error(
+        "{operation}: the response body exceeds {limit} bytes; reading stopped (is the connection's URL really Control Hub?)"
+    )]
+    ResponseTooLarge { operation: Operation, limit: usize },
     /// An argument cannot be sent (e.g. an empty credential ID); nothing was sent.
     #[error("{operation}: invalid argument: {detail}")]
     InvalidArgument {
@@ -171,6 +177,7 @@ impl Error {
             | Self::Timeout { operation }
             | Self::Transport { operation, .. }
             | Self::Decode { operation, .. }
+            | Self::ResponseTooLarge { operation, .. }
             | Self::InvalidArgument { operation, .. } => Some(*operation),
             Self::Config(_) => None,
         }
@@ -190,6 +197,7 @@ impl Error {
             Self::Timeout { .. }
             | Self::Transport { .. }
             | Self::Decode { .. }
+            | Self::ResponseTooLarge { .. }
             | Self::InvalidArgument { .. }
             | Self::Config(_) => None,
         }
@@ -245,6 +253,7 @@ impl Error {
             Self::Timeout { .. } => "timeout",
             Self::Transport { .. } => "transport",
             Self::Decode { .. } => "decode",
+            Self::ResponseTooLarge { .. } => "response_too_large",
             Self::InvalidArgument { .. } => "invalid_argument",
             Self::Config(_) => "config",
         }

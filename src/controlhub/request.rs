@@ -1,8 +1,9 @@
 //! The one generic request function every Control Hub call goes through.
 //!
 //! Owns URL building under the base URL, headers, the cap on attempts in flight, rate limiting, the
-//! per-attempt timeout (set on the HTTP client), retries per [`RetryPolicy`], error decoding,
-//! tracing spans and the [`RequestObserver`] hook. It must not know what any endpoint means; typed operations live in
+//! per-attempt timeout (set on the HTTP client), retries per [`RetryPolicy`], the cap on response
+//! bodies (a server of a tenant's choosing must not make the operator allocate without bound),
+//! error decoding, tracing spans and the [`RequestObserver`] hook. It must not know what any endpoint means; typed operations live in
 //! [`super::client`] and [`super::discovery`].
 
 use std::sync::Arc;
@@ -22,6 +23,13 @@ use super::operation::Operation;
 use super::ratelimit::RateLimiter;
 use super::retry::{RetryDecision, RetryPolicy};
 use super::token::AuthToken;
+
+/// Largest 2xx body read from Control Hub. A list of credentials is a few KB; anything far larger
+/// is refused with [`Error::ResponseTooLarge`] before it is buffered whole.
+pub(crate) const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Largest part of an error body read: only its first issue (or first characters) is kept.
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 
 /// Everything needed to talk to one Control Hub endpoint set as one identity. Cheap to share.
 pub(crate) struct Connection {
@@ -127,10 +135,11 @@ impl Connection {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| error_from_transport(operation, e))?;
+        let body = if status.is_success() {
+            read_capped(operation, response, MAX_RESPONSE_BYTES, Overflow::Refuse).await?
+        } else {
+            read_capped(operation, response, MAX_ERROR_BODY_BYTES, Overflow::Truncate).await?
+        };
         if status.is_success() {
             tracing::debug!(status = status.as_u16(), "Control Hub responded");
             Ok(body)
@@ -150,6 +159,47 @@ impl Connection {
             Err(error)
         }
     }
+}
+
+/// What to do with a body longer than the cap.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Overflow {
+    /// Fail with [`Error::ResponseTooLarge`] (a 2xx body must be complete to be used).
+    Refuse,
+    /// Keep the first `limit` bytes (an error body is only quoted in part anyway).
+    Truncate,
+}
+
+/// Reads the body chunk by chunk, never holding more than `limit` bytes (plus one chunk). The
+/// response is dropped, closing the connection, as soon as the cap is passed.
+async fn read_capped(
+    operation: Operation,
+    mut response: reqwest::Response,
+    limit: usize,
+    overflow: Overflow,
+) -> Result<Bytes, Error> {
+    let too_large = || Error::ResponseTooLarge { operation, limit };
+    if overflow == Overflow::Refuse && response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| error_from_transport(operation, e))?
+    {
+        if body.len() + chunk.len() > limit {
+            return match overflow {
+                Overflow::Refuse => Err(too_large()),
+                Overflow::Truncate => {
+                    body.extend_from_slice(&chunk[..limit - body.len()]);
+                    Ok(body.freeze())
+                }
+            };
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 /// `base` with `path` appended as percent-encoded segments (a path prefix in `base` is kept) and

@@ -40,7 +40,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     let recorded = status.credential_id.clone().map(CredentialId::new);
 
     let key = Connections::key_for(&obj.connection_ref(), &namespace);
-    let connection = match ctx.connections.resolve(&key, &namespace).await {
+    let connection = match ctx.connections.resolve_for_cleanup(&key).await {
         Ok(c) => c,
         Err(problem) if problem.permanent || gave_up_on_authentication(&obj, &problem) => {
             let left = recorded

@@ -2,23 +2,31 @@
 //! and report Ready, the organization, the principal, whether it is an org admin, and the
 //! credential counts per owner the operator last listed. Looked at again every few minutes, and
 //! soon when not Ready (a fixed credentials Secret is not a change the operator is told about).
+//!
+//! Also owns the finalizer [`IN_USE_FINALIZER`] on both connection kinds and on their credentials
+//! Secrets: a connection (and its Secret) is kept while any ApiCredential references it, so the
+//! cleanup of those ApiCredentials can still revoke their credentials in Control Hub when
+//! everything goes at once (namespace deletion). When none is left, the Secret's finalizer is
+//! released, then the connection's, and the connection's cached client is evicted.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
 use crate::api::conditions::merge_conditions;
 use crate::api::{
-    ClusterControlHubConnection, ConditionStatus, ConditionType, ConnectionKind, ConnectionStatus,
-    ControlHubConnection, DesiredCondition, OwnerCredentialCount, Reason,
+    ApiCredential, ClusterControlHubConnection, ConditionStatus, ConditionType, ConnectionKind,
+    ConnectionStatus, ControlHubConnection, DesiredCondition, OwnerCredentialCount, Reason,
 };
 use crate::controller::connections::ConnectionKey;
 use crate::controller::context::{Context, FIELD_MANAGER, with_jitter};
+use crate::controller::credential::connection_key_of;
 use crate::controller::error::{Error, Result};
 
 const RECHECK: Duration = Duration::from_secs(300);
@@ -26,12 +34,25 @@ const RECHECK: Duration = Duration::from_secs(300);
 /// operator does not watch) or Control Hub may be fixed without any change to the connection.
 const RECHECK_NOT_READY: Duration = Duration::from_secs(30);
 
+/// Keeps a connection and its credentials Secret while ApiCredentials reference the connection.
+pub const IN_USE_FINALIZER: &str = "controlhub.dev/connection-in-use";
+/// Field manager of the finalizer patches (distinct from the status writes).
+const FINALIZER_MANAGER: &str = "controlhub-operator-connection-in-use";
+/// How often a connection being deleted looks again for ApiCredentials still using it.
+const IN_USE_RECHECK: Duration = Duration::from_secs(5);
+
 pub async fn reconcile_namespaced(obj: Arc<ControlHubConnection>, ctx: Arc<Context>) -> Result<Action> {
     let key = ConnectionKey {
         kind: ConnectionKind::ControlHubConnection,
         namespace: obj.namespace(),
         name: obj.name_any(),
     };
+    let namespace = obj.namespace().unwrap_or_default();
+    let api: Api<ControlHubConnection> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let secret = (namespace.as_str(), obj.spec.credentials_secret_ref.name.as_str());
+    if let Some(done) = guard(&ctx, &api, &*obj, &key, secret).await? {
+        return Ok(done);
+    }
     let status = compute(
         &ctx,
         &key,
@@ -39,8 +60,6 @@ pub async fn reconcile_namespaced(obj: Arc<ControlHubConnection>, ctx: Arc<Conte
         obj.meta().generation,
     )
     .await;
-    let api: Api<ControlHubConnection> =
-        Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     let next = next_check(&ctx, &status);
     write(
         &api,
@@ -59,6 +78,12 @@ pub async fn reconcile_cluster(obj: Arc<ClusterControlHubConnection>, ctx: Arc<C
         namespace: None,
         name: obj.name_any(),
     };
+    let api: Api<ClusterControlHubConnection> = Api::all(ctx.kube.clone());
+    let r = &obj.spec.credentials_secret_ref;
+    let secret = (r.namespace.as_str(), r.secret.name.as_str());
+    if let Some(done) = guard(&ctx, &api, &*obj, &key, secret).await? {
+        return Ok(done);
+    }
     let status = compute(
         &ctx,
         &key,
@@ -66,7 +91,6 @@ pub async fn reconcile_cluster(obj: Arc<ClusterControlHubConnection>, ctx: Arc<C
         obj.meta().generation,
     )
     .await;
-    let api: Api<ClusterControlHubConnection> = Api::all(ctx.kube.clone());
     let next = next_check(&ctx, &status);
     write(
         &api,
@@ -77,6 +101,116 @@ pub async fn reconcile_cluster(obj: Arc<ClusterControlHubConnection>, ctx: Arc<C
     )
     .await?;
     Ok(next)
+}
+
+/// The in-use finalizer on the connection and its Secret. Returns the action when the connection is
+/// being deleted (no status is computed then), `None` to go on with the status.
+async fn guard<K>(
+    ctx: &Context,
+    api: &Api<K>,
+    obj: &K,
+    key: &ConnectionKey,
+    (secret_namespace, secret_name): (&str, &str),
+) -> Result<Option<Action>>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), secret_namespace);
+    let secret = secrets.get_metadata_opt(secret_name).await?;
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    let secret_deleting = secret
+        .as_ref()
+        .is_some_and(|s| s.metadata.deletion_timestamp.is_some());
+    let secret_held = secret.as_ref().is_some_and(|s| has_finalizer(&s.metadata));
+    // Listing ApiCredentials is only worth it when something is being deleted.
+    let in_use = if deleting || secret_deleting {
+        users(ctx, key).await?
+    } else {
+        0
+    };
+    if deleting {
+        if !has_finalizer(obj.meta()) {
+            ctx.connections.evict(key);
+            return Ok(Some(Action::await_change()));
+        }
+        if in_use > 0 {
+            tracing::debug!(connection = %key, in_use, "connection deleted; kept until its ApiCredentials are cleaned up");
+            return Ok(Some(Action::requeue(IN_USE_RECHECK)));
+        }
+        if let Some(s) = &secret
+            && secret_held
+        {
+            set_finalizer(&secrets, &s.metadata, false).await?;
+        }
+        set_finalizer(api, obj.meta(), false).await?;
+        ctx.connections.evict(key);
+        tracing::debug!(connection = %key, "connection no longer used; finalizers released");
+        return Ok(Some(Action::await_change()));
+    }
+    if !has_finalizer(obj.meta()) {
+        set_finalizer(api, obj.meta(), true).await?;
+    }
+    match &secret {
+        // The Secret alone is being deleted: held while the connection is in use.
+        Some(s) if secret_deleting && secret_held && in_use == 0 => {
+            set_finalizer(&secrets, &s.metadata, false).await?;
+        }
+        Some(s) if !secret_deleting && !secret_held => {
+            set_finalizer(&secrets, &s.metadata, true).await?;
+        }
+        _ => {}
+    }
+    Ok(None)
+}
+
+fn has_finalizer(meta: &kube::api::ObjectMeta) -> bool {
+    meta.finalizers.iter().flatten().any(|f| f == IN_USE_FINALIZER)
+}
+
+/// Adds or removes [`IN_USE_FINALIZER`], keeping the others; conflicts with a concurrent change
+/// (resourceVersion) fail and are retried. An object already gone is fine.
+async fn set_finalizer<K>(api: &Api<K>, meta: &kube::api::ObjectMeta, present: bool) -> Result<()>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut finalizers: Vec<String> = meta
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != IN_USE_FINALIZER)
+        .cloned()
+        .collect();
+    if present {
+        finalizers.push(IN_USE_FINALIZER.to_string());
+    }
+    let patch = serde_json::json!({
+        "metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}
+    });
+    let params = PatchParams {
+        field_manager: Some(FINALIZER_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    let name = meta.name.clone().unwrap_or_default();
+    match api.patch_metadata(&name, &params, &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// How many ApiCredentials reference the connection (those being deleted included: their cleanup
+/// needs it). A namespaced connection is referenced from its namespace only.
+async fn users(ctx: &Context, key: &ConnectionKey) -> Result<usize> {
+    let api: Api<ApiCredential> = match (&key.kind, &key.namespace) {
+        (ConnectionKind::ControlHubConnection, Some(ns)) => Api::namespaced(ctx.kube.clone(), ns),
+        _ => Api::all(ctx.kube.clone()),
+    };
+    let list = api.list(&ListParams::default()).await?;
+    Ok(list
+        .items
+        .iter()
+        .filter(|c| connection_key_of(c).as_ref() == Some(key))
+        .count())
 }
 
 /// When to look at a connection again: every few minutes when Ready, soon (at most the drift

@@ -1,10 +1,15 @@
 //! Resolving an ApiCredential's connection: the referenced ControlHubConnection or
-//! ClusterControlHubConnection, whether the credential's namespace may use it, its credentials
+//! ClusterControlHubConnection, whether the credential's namespace may use it, whether its URL
+//! passes the operator's policy for namespaced (tenant-written) connections, its credentials
 //! Secret, and an authenticated Control Hub client with the identity (principal) behind it.
 //!
 //! Clients are cached per connection and rebuilt when the connection or its Secret changes, so
-//! every ApiCredential of a connection shares one rate limiter and one HTTP pool. Problems are
-//! returned as [`ConnectionProblem`]s that say what the user should do.
+//! every ApiCredential of a connection shares one rate limiter and one HTTP pool. A connection
+//! Control Hub refuses is cached as failing too, and tried again only after a backoff (30 s doubling
+//! to 10 min) or when the connection or its Secret changes: a tenant's broken connection must not
+//! cost a `currentUser` call per reconcile of each of its ApiCredentials. Entries of deleted
+//! connections are evicted. Problems are returned as [`ConnectionProblem`]s that say what the user
+//! should do.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +25,7 @@ use crate::api::{
     Reason,
 };
 use crate::controlhub::{self, AuthToken, ClientConfig, ControlHubClient, CredentialId, Principal};
-use crate::metrics::{ClientObserver, Metrics};
+use crate::metrics::{ClientObserver, ConnectionKindLabel, Metrics};
 
 /// Identifies a connection object.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -52,6 +57,79 @@ pub struct Connection {
     /// a namespaced connection (its namespace holds that identity's token already), only with
     /// `shareConnectionIdentity: true` for a cluster connection.
     pub share_identity: bool,
+}
+
+/// The operator's policy for the URLs of namespaced connections: they are written by namespace
+/// tenants and would otherwise let any tenant point the operator at any server (internal services
+/// included). Cluster connections are the administrator's and are not restricted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UrlPolicy {
+    /// Hosts a namespaced connection may name (`*.example.com` allows subdomains); empty: any host.
+    pub allowed_hosts: Vec<String>,
+    /// Whether `http://` is allowed besides `https://`.
+    pub allow_http: bool,
+}
+
+impl UrlPolicy {
+    /// Checks `url` (from the connection's `field`); the refusal names the host or scheme and the
+    /// setting that would allow it. Never quotes the whole URL (it may carry user info).
+    pub fn check(&self, key: &ConnectionKey, field: &str, url: &str) -> Result<(), ConnectionProblem> {
+        let refuse = |message: String| {
+            Err(ConnectionProblem::permanent(
+                Reason::ConnectionUrlNotAllowed,
+                message,
+            ))
+        };
+        let Ok(parsed) = reqwest::Url::parse(url) else {
+            return Err(ConnectionProblem::permanent(
+                Reason::InvalidSpec,
+                format!("{key}: {field} is not an absolute URL"),
+            ));
+        };
+        let host = parsed
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        match parsed.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => {
+                return refuse(format!(
+                    "{key}: {field} uses plain http:// (host {host}), which the operator refuses for ControlHubConnections: use https://, or ask the operator's administrator to allow it with --namespaced-connection-allow-http (chart value namespacedConnections.allowHttp)"
+                ));
+            }
+            other => {
+                return refuse(format!(
+                    "{key}: {field} uses scheme {other:?}; only https:// is allowed"
+                ));
+            }
+        }
+        if self.allowed_hosts.is_empty() || self.allowed_hosts.iter().any(|a| host_matches(a, &host)) {
+            return Ok(());
+        }
+        refuse(format!(
+            "{key}: {field} names host {host}, which is not allowed for ControlHubConnections: ask the operator's administrator to add it to --namespaced-connection-allowed-hosts (chart value namespacedConnections.allowedHosts), or use a ClusterControlHubConnection"
+        ))
+    }
+}
+
+/// Whether `host` (lower case) is `allowed` or, for `*.domain`, a subdomain of it.
+fn host_matches(allowed: &str, host: &str) -> bool {
+    let allowed = allowed
+        .trim()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    match allowed.strip_prefix("*.") {
+        Some(domain) => host
+            .strip_suffix(domain)
+            .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+        None => allowed == host,
+    }
 }
 
 /// Why a connection can not be used now.
@@ -105,11 +183,36 @@ impl ConnectionProblem {
     }
 }
 
-struct Cached {
-    /// resourceVersions of the connection and its Secret the client was built from.
-    versions: (String, String),
-    connection: Connection,
-    checked: Instant,
+/// The versions a cache entry was made from: the connection's generation (its resourceVersion
+/// when it has none) and its Secret's resourceVersion.
+type Versions = (String, String);
+
+/// First wait before a connection Control Hub refused is tried again; doubled per failure.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest wait before a refused connection is tried again.
+const FAILURE_BACKOFF_MAX: Duration = Duration::from_secs(600);
+
+enum Cached {
+    Ready {
+        versions: Versions,
+        connection: Box<Connection>,
+        checked: Instant,
+    },
+    /// Control Hub refused the connection (or discovery failed) for good at these versions.
+    Failed {
+        versions: Versions,
+        problem: ConnectionProblem,
+        /// Failures in a row at these versions.
+        failures: u32,
+        until: Instant,
+    },
+}
+
+/// The backoff after the `n`th failure in a row: 30 s, 60 s, … at most 10 min.
+fn failure_backoff(n: u32) -> Duration {
+    FAILURE_BACKOFF
+        .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(16)))
+        .min(FAILURE_BACKOFF_MAX)
 }
 
 /// Builds and caches connections.
@@ -119,6 +222,19 @@ pub struct Connections {
     cache: Mutex<HashMap<ConnectionKey, Cached>>,
     /// How long a principal lookup (`currentUser`) is trusted before it is repeated.
     recheck: Duration,
+    /// What URLs namespaced connections may name.
+    namespaced_urls: UrlPolicy,
+}
+
+/// What the cache says about a connection at given versions.
+enum Lookup {
+    Hit(Box<Connection>),
+    /// Refused, and its backoff has not expired.
+    Failing(ConnectionProblem),
+    /// Nothing usable; `failures` in a row so far at these versions.
+    Miss {
+        failures: u32,
+    },
 }
 
 /// What a connection object looks like to the resolver, for both kinds.
@@ -132,15 +248,23 @@ struct ConnectionObject {
     share_identity: bool,
     resource_version: String,
     generation: Option<i64>,
+    /// The connection has a deletionTimestamp (kept by its finalizer for cleanups only).
+    deleting: bool,
 }
 
 impl Connections {
-    pub fn new(kube: kube::Client, metrics: Arc<Metrics>, recheck: Duration) -> Self {
+    pub fn new(
+        kube: kube::Client,
+        metrics: Arc<Metrics>,
+        recheck: Duration,
+        namespaced_urls: UrlPolicy,
+    ) -> Self {
         Connections {
             kube,
             metrics,
             cache: Mutex::new(HashMap::new()),
             recheck,
+            namespaced_urls,
         }
     }
 
@@ -162,11 +286,35 @@ impl Connections {
         from_namespace: &str,
     ) -> Result<Connection, ConnectionProblem> {
         let object = self.fetch(key).await?;
+        if object.deleting {
+            return Err(ConnectionProblem::permanent(
+                Reason::ConnectionNotFound,
+                format!(
+                    "{key} is being deleted (it is kept only until the ApiCredentials using it are deleted): set spec.connectionRef to another connection"
+                ),
+            ));
+        }
         if let Some(selector) = &object.allowed_namespaces {
             self.check_namespace_allowed(key, selector, from_namespace)
                 .await?;
         }
         self.connect(key, object).await
+    }
+
+    /// Resolves the connection for the cleanup of a deleted ApiCredential. Unlike
+    /// [`Connections::resolve`] it ignores `allowedNamespaces` (taking a namespace out of it must
+    /// never keep its credentials alive) and a deletion in progress, and treats every problem as
+    /// transient (retried with backoff: a token swap causes passing 401s) except those that cannot
+    /// pass: the connection or its Secret does not exist, or its URL was never allowed.
+    pub async fn resolve_for_cleanup(&self, key: &ConnectionKey) -> Result<Connection, ConnectionProblem> {
+        let object = self.fetch(key).await?;
+        self.connect(key, object).await.map_err(|mut problem| {
+            problem.permanent = matches!(
+                problem.reason,
+                Reason::ConnectionNotFound | Reason::SecretNotFound | Reason::ConnectionUrlNotAllowed
+            );
+            problem
+        })
     }
 
     /// Resolves a connection for its own status (no namespace check).
@@ -177,7 +325,51 @@ impl Connections {
 
     /// Drops a cached client (after Control Hub refused its credentials, for example).
     pub fn forget(&self, key: &ConnectionKey) {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.update_cache(|cache| {
+            cache.remove(key);
+        });
+    }
+
+    /// Drops everything cached for a deleted connection.
+    pub fn evict(&self, key: &ConnectionKey) {
+        self.update_cache(|cache| {
+            if cache.remove(key).is_some() {
+                tracing::debug!(connection = %key, "evicted the deleted connection's cached client");
+            }
+        });
+    }
+
+    fn update_cache(&self, change: impl FnOnce(&mut HashMap<ConnectionKey, Cached>)) {
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        change(&mut cache);
+        for kind in [
+            ConnectionKind::ControlHubConnection,
+            ConnectionKind::ClusterControlHubConnection,
+        ] {
+            let count = cache.keys().filter(|k| k.kind == kind).count();
+            self.metrics
+                .connection_clients
+                .get_or_create(&ConnectionKindLabel { kind: kind.as_str() })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Checks the URLs of a namespaced connection against the policy, before any request.
+    fn check_urls(
+        &self,
+        key: &ConnectionKey,
+        settings: &ConnectionSettings,
+    ) -> Result<(), ConnectionProblem> {
+        if key.kind != ConnectionKind::ControlHubConnection {
+            return Ok(());
+        }
+        if let Some(url) = &settings.url {
+            self.namespaced_urls.check(key, "spec.url", url)?;
+        }
+        if let Some(url) = &settings.aster_url {
+            self.namespaced_urls.check(key, "spec.asterUrl", url)?;
+        }
+        Ok(())
     }
 
     async fn connect(
@@ -185,6 +377,7 @@ impl Connections {
         key: &ConnectionKey,
         object: ConnectionObject,
     ) -> Result<Connection, ConnectionProblem> {
+        self.check_urls(key, &object.settings)?;
         let secret = self.read_secret(key, &object).await?;
         // The client depends on the connection's spec (its generation) and its Secret; status
         // writes change only the resourceVersion and must not rebuild it (nor its in-flight cap).
@@ -194,10 +387,46 @@ impl Connections {
                 .map_or_else(|| object.resource_version.clone(), |g| g.to_string()),
             secret.resource_version().unwrap_or_default(),
         );
-        if let Some(hit) = self.cached(key, &versions) {
-            return Ok(hit);
-        }
+        let previous_failures = match self.cached(key, &versions) {
+            Lookup::Hit(hit) => return Ok(*hit),
+            Lookup::Failing(problem) => return Err(problem),
+            Lookup::Miss { failures } => failures,
+        };
         let (id, token) = secret_credentials(key, &secret, &object)?;
+        let result = self.authenticate(key, object, id, token).await;
+        let entry = match &result {
+            Ok(connection) => Cached::Ready {
+                versions,
+                connection: Box::new(connection.clone()),
+                checked: Instant::now(),
+            },
+            Err(problem) if problem.permanent => {
+                let failures = previous_failures.saturating_add(1);
+                let wait = failure_backoff(failures);
+                tracing::debug!(connection = %key, failures, wait_s = wait.as_secs(), "Control Hub refused the connection; backing off");
+                Cached::Failed {
+                    versions,
+                    problem: problem.clone(),
+                    failures,
+                    until: Instant::now() + wait,
+                }
+            }
+            Err(_) => return result,
+        };
+        self.update_cache(|cache| {
+            cache.insert(key.clone(), entry);
+        });
+        result
+    }
+
+    /// Builds the client (discovering the base URL if needed) and looks up its principal.
+    async fn authenticate(
+        &self,
+        key: &ConnectionKey,
+        object: ConnectionObject,
+        id: CredentialId,
+        token: AuthToken,
+    ) -> Result<Connection, ConnectionProblem> {
         let base_url = self.base_url(key, &object.settings, &token).await?;
         let rate = object.settings.rate_limit();
         let mut config = ClientConfig::new(base_url, id, token);
@@ -216,29 +445,41 @@ impl Connections {
             .current_user()
             .await
             .map_err(|e| ConnectionProblem::from_controlhub(key, &e))?;
-        let connection = Connection {
+        Ok(Connection {
             key: key.clone(),
             client,
             principal,
             settings: object.settings,
             generation: object.generation,
             share_identity: object.share_identity,
-        };
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
-            key.clone(),
-            Cached {
-                versions,
-                connection: connection.clone(),
-                checked: Instant::now(),
-            },
-        );
-        Ok(connection)
+        })
     }
 
-    fn cached(&self, key: &ConnectionKey, versions: &(String, String)) -> Option<Connection> {
+    fn cached(&self, key: &ConnectionKey, versions: &Versions) -> Lookup {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = cache.get(key)?;
-        (hit.versions == *versions && hit.checked.elapsed() < self.recheck).then(|| hit.connection.clone())
+        match cache.get(key) {
+            Some(Cached::Ready {
+                versions: v,
+                connection,
+                checked,
+            }) if v == versions && checked.elapsed() < self.recheck => Lookup::Hit(connection.clone()),
+            Some(Cached::Failed {
+                versions: v,
+                problem,
+                failures,
+                until,
+            }) if v == versions => {
+                let now = Instant::now();
+                if now < *until {
+                    let mut problem = problem.clone();
+                    problem.retry_after = Some(*until - now);
+                    Lookup::Failing(problem)
+                } else {
+                    Lookup::Miss { failures: *failures }
+                }
+            }
+            _ => Lookup::Miss { failures: 0 },
+        }
     }
 
     async fn base_url(
@@ -279,6 +520,10 @@ impl Connections {
                 ),
             )
         };
+        let gone = || {
+            self.evict(key);
+            not_found()
+        };
         let transient = |e: kube::Error| ConnectionProblem {
             reason: Reason::ConnectionNotReady,
             message: format!("reading {key} failed: {e}"),
@@ -292,9 +537,10 @@ impl Connections {
                     .get_opt(&key.name)
                     .await
                     .map_err(transient)?
-                    .ok_or_else(not_found)?;
+                    .ok_or_else(gone)?;
                 let r = &conn.spec.credentials_secret_ref;
                 Ok(ConnectionObject {
+                    deleting: conn.meta().deletion_timestamp.is_some(),
                     secret_namespace: ns.clone(),
                     secret_name: r.name.clone(),
                     id_key: r.credential_id_key.clone(),
@@ -312,9 +558,10 @@ impl Connections {
                     .get_opt(&key.name)
                     .await
                     .map_err(transient)?
-                    .ok_or_else(not_found)?;
+                    .ok_or_else(gone)?;
                 let r = &conn.spec.credentials_secret_ref;
                 Ok(ConnectionObject {
+                    deleting: conn.meta().deletion_timestamp.is_some(),
                     secret_namespace: r.namespace.clone(),
                     secret_name: r.secret.name.clone(),
                     id_key: r.secret.credential_id_key.clone(),
@@ -483,6 +730,84 @@ mod tests {
         assert!(selector_matches(&req("Exists", &[]), &labels(&[("env", "x")])));
         assert!(selector_matches(&req("DoesNotExist", &[]), &labels(&[])));
         assert!(!selector_matches(&req("Bogus", &[]), &labels(&[("env", "x")])));
+    }
+
+    fn namespaced_key() -> ConnectionKey {
+        ConnectionKey {
+            kind: ConnectionKind::ControlHubConnection,
+            namespace: Some("team".into()),
+            name: "mine".into(),
+        }
+    }
+
+    #[test]
+    fn namespaced_connections_need_https_unless_http_is_allowed() {
+        let key = namespaced_key();
+        let strict = UrlPolicy::default();
+        let refused = strict
+            .check(&key, "spec.url", "http://user:secret@10.0.0.1:8080/x")
+            .unwrap_err();
+        assert_eq!(refused.reason, Reason::ConnectionUrlNotAllowed);
+        assert!(refused.permanent);
+        assert!(
+            refused.message.contains("--namespaced-connection-allow-http"),
+            "{}",
+            refused.message
+        );
+        assert!(refused.message.contains("10.0.0.1"), "{}", refused.message);
+        assert!(
+            !refused.message.contains("secret"),
+            "user info is never quoted: {}",
+            refused.message
+        );
+        assert!(strict.check(&key, "spec.url", "https://any.example.com").is_ok());
+        assert!(strict.check(&key, "spec.url", "ftp://any.example.com").is_err());
+        let http = UrlPolicy {
+            allow_http: true,
+            ..UrlPolicy::default()
+        };
+        assert!(http.check(&key, "spec.url", "http://127.0.0.1:1234").is_ok());
+    }
+
+    #[test]
+    fn allowed_hosts_match_exactly_or_by_wildcard_subdomain() {
+        let key = namespaced_key();
+        let policy = UrlPolicy {
+            allowed_hosts: vec!["na01.hub.streamsets.com".into(), "*.corp.example".into()],
+            allow_http: false,
+        };
+        for ok in [
+            "https://na01.hub.streamsets.com",
+            "https://NA01.hub.streamsets.com./x",
+            "https://sch.corp.example:8443",
+            "https://a.b.corp.example",
+        ] {
+            assert!(policy.check(&key, "spec.url", ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "https://eu01.hub.streamsets.com",
+            "https://corp.example",
+            "https://evilcorp.example",
+            "https://na01.hub.streamsets.com.evil.io",
+            "https://127.0.0.1",
+        ] {
+            let problem = policy.check(&key, "spec.asterUrl", refused).unwrap_err();
+            assert_eq!(problem.reason, Reason::ConnectionUrlNotAllowed, "{refused}");
+            assert!(
+                problem.message.contains("--namespaced-connection-allowed-hosts"),
+                "{}",
+                problem.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_refused_connection_backs_off_from_30_seconds_to_10_minutes() {
+        assert_eq!(failure_backoff(1), Duration::from_secs(30));
+        assert_eq!(failure_backoff(2), Duration::from_secs(60));
+        assert_eq!(failure_backoff(5), Duration::from_secs(480));
+        assert_eq!(failure_backoff(6), Duration::from_secs(600));
+        assert_eq!(failure_backoff(100), Duration::from_secs(600));
     }
 
     #[test]

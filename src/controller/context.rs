@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use kube::runtime::events::{Recorder, Reporter};
 
-use crate::controller::connections::Connections;
+use crate::controller::connections::{Connections, UrlPolicy};
 use crate::controller::owners::Owners;
 use crate::metrics::Metrics;
 
@@ -27,6 +27,8 @@ pub struct Settings {
     pub max_steps: usize,
     /// Concurrent ApiCredential reconciles.
     pub concurrency: u16,
+    /// What URLs namespaced (tenant-written) connections may name.
+    pub namespaced_connection_urls: UrlPolicy,
 }
 
 impl Default for Settings {
@@ -37,6 +39,7 @@ impl Default for Settings {
             quota_limit: 10,
             max_steps: 12,
             concurrency: 16,
+            namespaced_connection_urls: UrlPolicy::default(),
         }
     }
 }
@@ -75,7 +78,12 @@ impl Context {
         };
         Context {
             reporter,
-            connections: Connections::new(kube.clone(), metrics.clone(), settings.drift_check_interval),
+            connections: Connections::new(
+                kube.clone(),
+                metrics.clone(),
+                settings.drift_check_interval,
+                settings.namespaced_connection_urls.clone(),
+            ),
             owners: Owners::new(settings.drift_check_interval),
             kube,
             settings,

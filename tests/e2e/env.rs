@@ -173,6 +173,8 @@ impl Env {
             format!("--health-addr=127.0.0.1:{}", process::free_port()),
             "--drift-check-interval=3s".into(),
             "--token-check-interval=2s".into(),
+            // The test's ControlHubConnection reaches its emulator over http://127.0.0.1.
+            "--namespaced-connection-allow-http=true".into(),
         ];
         let log = dir.join("operator.log");
         let child = (!options.no_operator).then(|| Operator::spawn(&args, &options.operator_env, &log));

@@ -1,0 +1,300 @@
+//! Teardown never orphans credentials in Control Hub: deleting a namespace that holds its own
+//! connection, its Secret and ApiCredentials revokes every credential before the connection goes
+//! (finalizer `controlhub.dev/connection-in-use`); a connection whose token was swapped, and a
+//! cluster connection that no longer allows the namespace, still clean up.
+
+use std::time::Duration;
+
+use controlhub_operator::api::{ClusterControlHubConnection, ControlHubConnection};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+
+use crate::env::{CONNECTION, Env, WAIT};
+use crate::support::eventually;
+
+const IN_USE: &str = "controlhub.dev/connection-in-use";
+
+/// An ApiCredential `name` through connection `kind`/`connection`.
+fn credential(name: &str, kind: &str, connection: &str) -> String {
+    format!(
+        "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: {name}\nspec:\n  name: {name}\n  connectionRef:\n    kind: {kind}\n    name: {connection}\n"
+    )
+}
+
+/// Creates `names` through the test's connection, waits until Ready; returns their credential IDs.
+async fn ready_credentials(env: &Env, names: &[&str], kind: &str, connection: &str) -> Vec<String> {
+    for name in names {
+        env.apply(&credential(name, kind, connection)).await;
+    }
+    let mut ids = Vec::new();
+    for name in names {
+        env.wait_ready(name).await;
+        ids.push(env.assert_token_works(name).await.0);
+    }
+    ids
+}
+
+fn has_in_use(meta: &kube::api::ObjectMeta) -> bool {
+    meta.finalizers.iter().flatten().any(|f| f == IN_USE)
+}
+
+/// `kubectl delete namespace` with a ControlHubConnection, its Secret and 3 ApiCredentials in it:
+/// every credential is deleted in Control Hub, the namespace is gone within 60 s, and the
+/// operator keeps no client of the deleted connection.
+#[tokio::test]
+async fn deleting_a_namespace_revokes_its_credentials_before_the_connection_goes() {
+    let env = Env::start("teardown-ns").await;
+    let ids = ready_credentials(
+        &env,
+        &["bot-1", "bot-2", "bot-3"],
+        "ControlHubConnection",
+        CONNECTION,
+    )
+    .await;
+    assert_eq!(env.managed_credentials().await.len(), 3);
+    let connections: Api<ControlHubConnection> = env.ns.api();
+    eventually(
+        "the connection and its Secret to carry the in-use finalizer",
+        WAIT,
+        || {
+            let connections = connections.clone();
+            let secrets = env.secrets();
+            async move {
+                let c = connections.get(CONNECTION).await.ok()?;
+                let s = secrets.get("controlhub-admin").await.ok()?;
+                (has_in_use(&c.metadata) && has_in_use(&s.metadata)).then_some(())
+            }
+        },
+    )
+    .await;
+
+    let namespaces: Api<Namespace> = Api::all(env.ns.client.clone());
+    let started = std::time::Instant::now();
+    namespaces
+        .delete(&env.ns.name, &DeleteParams::background())
+        .await
+        .expect("deleting the namespace");
+    eventually("the namespace to be gone", Duration::from_secs(60), || {
+        let namespaces = namespaces.clone();
+        let name = env.ns.name.clone();
+        async move { matches!(namespaces.get_opt(&name).await, Ok(None)).then_some(()) }
+    })
+    .await;
+    println!("namespace gone after {:?}", started.elapsed());
+    let left: Vec<_> = env
+        .managed_credentials()
+        .await
+        .into_iter()
+        .filter(|c| ids.contains(&c.0))
+        .collect();
+    assert!(left.is_empty(), "credentials left in Control Hub: {left:?}");
+    let clients = eventually("the deleted connection's client to be evicted", WAIT, || {
+        let env = &env;
+        async move {
+            let text = env.scrape_metrics().await;
+            let value: i64 = text
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(
+                        "controlhub_operator_controlhub_connection_clients{kind=\"ControlHubConnection\"} ",
+                    )
+                })?
+                .trim()
+                .parse()
+                .ok()?;
+            (value == 0).then_some(value)
+        }
+    })
+    .await;
+    println!("cached connection clients after the namespace is gone: {clients}");
+}
+
+/// A request to Control Hub as credential (`id`, `token`): (status, JSON body).
+async fn request_as(
+    env: &Env,
+    method: reqwest::Method,
+    path: &str,
+    id: &str,
+    token: &str,
+) -> (u16, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .request(method, format!("{}{path}", env.emulator.url()))
+        .header("Content-Type", "application/json")
+        .header("X-Requested-By", "e2e")
+        .header("X-SS-REST-CALL", "true")
+        .header("X-SS-App-Component-Id", id)
+        .header("X-SS-App-Auth-Token", token)
+        .send()
+        .await
+        .expect("a Control Hub request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// The org's credential IDs, listed as credential (`id`, `token`).
+async fn credential_ids_as(env: &Env, id: &str, token: &str) -> Vec<String> {
+    let path = format!(
+        "/security/rest/v1/organization/{}/api-user-credentials-for-org",
+        env.emulator.org_id()
+    );
+    let (status, body) = request_as(env, reqwest::Method::GET, &path, id, token).await;
+    assert_eq!(status, 200, "listing the org's credentials");
+    body.as_array()
+        .expect("a JSON array")
+        .iter()
+        .filter_map(|c| c["componentId"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The connection's admin credential is revoked (its replacement already issued) while 2
+/// ApiCredentials exist, and they are deleted before the Secret gets the new token: their cleanup
+/// meets 401s, waits instead of giving up, and deletes both credentials once the Secret holds the
+/// new token. No CleanupSkipped.
+#[tokio::test]
+async fn a_connection_token_swap_does_not_skip_cleanup() {
+    let env = Env::start("teardown-swap").await;
+    let ids = ready_credentials(&env, &["bot-1", "bot-2"], "ControlHubConnection", CONNECTION).await;
+    let admin = env.emulator.admin().clone();
+    let (new_id, new_token) = env
+        .emulator
+        .issue_user_credential(&admin.user_id, "swapped in")
+        .await;
+    let old = format!(
+        "/security/rest/v1/organization/{}/api-user-credentials/{}",
+        env.emulator.org_id(),
+        admin.credential_id
+    );
+    let (status, _) = request_as(&env, reqwest::Method::DELETE, &old, &new_id, &new_token).await;
+    assert_eq!(status, 200, "revoking the old admin credential");
+
+    env.delete("bot-1").await;
+    env.delete("bot-2").await;
+    // Long enough for the operator to meet 401s and (before this fix) release both with CleanupSkipped.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    for name in ["bot-1", "bot-2"] {
+        assert!(
+            env.credentials().get_opt(name).await.unwrap().is_some(),
+            "{name} waits for a working connection instead of being released"
+        );
+    }
+    env.put_connection_secret("controlhub-admin", &new_id, &new_token)
+        .await;
+    env.wait_gone("bot-1").await;
+    env.wait_gone("bot-2").await;
+    let listed = credential_ids_as(&env, &new_id, &new_token).await;
+    let left: Vec<_> = ids.iter().filter(|id| listed.contains(id)).collect();
+    assert!(left.is_empty(), "credentials left in Control Hub: {left:?}");
+    let events = format!(
+        "{:?} {:?}",
+        env.events_of("bot-1").await,
+        env.events_of("bot-2").await
+    );
+    assert!(!events.contains("CleanupSkipped"), "{events}");
+}
+
+/// A cluster connection created for one test, deleted (and waited for) at the end.
+struct ClusterConnection {
+    name: String,
+    api: Api<ClusterControlHubConnection>,
+}
+
+impl ClusterConnection {
+    /// Deletes it and waits until its finalizer is released.
+    async fn delete_and_wait(&self) {
+        let _ = self.api.delete(&self.name, &DeleteParams::default()).await;
+        eventually(&format!("{} to be deleted", self.name), WAIT, || {
+            let api = self.api.clone();
+            let name = self.name.clone();
+            async move { matches!(api.get_opt(&name).await, Ok(None)).then_some(()) }
+        })
+        .await;
+    }
+}
+
+impl Drop for ClusterConnection {
+    fn drop(&mut self) {
+        let api = self.api.clone();
+        let name = self.name.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = api.delete(&name, &DeleteParams::default()).await;
+            });
+        }
+    }
+}
+
+/// A cluster connection allows the namespace by label; the label is removed, then the
+/// ApiCredentials are deleted: their credentials are still deleted in Control Hub (leaving
+/// allowedNamespaces never keeps credentials alive).
+#[tokio::test]
+async fn leaving_a_cluster_connections_allowed_namespaces_does_not_orphan_credentials() {
+    let env = Env::start("teardown-cluster").await;
+    let label = "controlhub-e2e-teardown";
+    let namespaces: Api<Namespace> = Api::all(env.ns.client.clone());
+    let set_label = |value: serde_json::Value| {
+        let namespaces = namespaces.clone();
+        let name = env.ns.name.clone();
+        async move {
+            let patch = serde_json::json!({"metadata": {"labels": {label: value}}});
+            namespaces
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .expect("labelling the namespace");
+        }
+    };
+    set_label(serde_json::Value::from(env.ns.name.clone())).await;
+
+    // Its own Secret, so the namespaced connection's finalizer on controlhub-admin plays no part.
+    let admin = env.emulator.admin().clone();
+    env.put_connection_secret("cluster-admin", &admin.credential_id, &admin.auth_token)
+        .await;
+    let name = format!("{}-cluster", env.ns.name);
+    let connection: ClusterControlHubConnection = serde_json::from_value(serde_json::json!({
+        "apiVersion": "controlhub.dev/v1alpha1",
+        "kind": "ClusterControlHubConnection",
+        "metadata": {"name": name},
+        "spec": {
+            "url": env.emulator.url(),
+            "credentialsSecretRef": {"namespace": env.ns.name, "name": "cluster-admin"},
+            "allowedNamespaces": {"matchLabels": {label: env.ns.name}},
+            "shareConnectionIdentity": true,
+            "rateLimit": {"requestsPerSecond": 200, "burst": 200}
+        }
+    }))
+    .expect("a ClusterControlHubConnection");
+    let api: Api<ClusterControlHubConnection> = Api::all(env.ns.client.clone());
+    api.create(&PostParams::default(), &connection)
+        .await
+        .expect("creating the cluster connection");
+    let cluster = ClusterConnection {
+        name: name.clone(),
+        api,
+    };
+
+    let ids = ready_credentials(&env, &["bot-1", "bot-2"], "ClusterControlHubConnection", &name).await;
+    set_label(serde_json::Value::Null).await;
+    env.delete("bot-1").await;
+    env.delete("bot-2").await;
+    env.wait_gone("bot-1").await;
+    env.wait_gone("bot-2").await;
+    let left: Vec<_> = env
+        .managed_credentials()
+        .await
+        .into_iter()
+        .filter(|c| ids.contains(&c.0))
+        .collect();
+    assert!(left.is_empty(), "credentials left in Control Hub: {left:?}");
+    let events = format!(
+        "{:?} {:?}",
+        env.events_of("bot-1").await,
+        env.events_of("bot-2").await
+    );
+    assert!(!events.contains("CleanupSkipped"), "{events}");
+
+    cluster.delete_and_wait().await;
+    let secret: Secret = env.secrets().get("cluster-admin").await.unwrap();
+    assert!(
+        !has_in_use(&secret.metadata),
+        "the cluster connection released its Secret"
+    );
+}
