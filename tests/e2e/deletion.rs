@@ -3,9 +3,10 @@
 //! deletion; a replaced credential still in its grace period is deleted too.
 
 use controlhub_operator::api::ROTATE_ANNOTATION;
-use kube::api::{Api, DeleteParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 
-use crate::env::{CONNECTION, Env};
+use crate::env::{CONNECTION, Env, WAIT};
+use crate::support::eventually;
 
 fn with_policy(policy: &str) -> String {
     format!(
@@ -104,8 +105,50 @@ async fn a_credential_already_deleted_in_control_hub_does_not_block_deletion() {
     );
 }
 
-/// Deleting while the connection is gone does not hang: the finalizer is released with a Warning
-/// Event `CleanupSkipped` naming the credential left in Control Hub.
+/// A connection being deleted is kept (finalizer `controlhub.dev/connection-in-use`) while an
+/// ApiCredential needs it for cleanup, so deleting the ApiCredential afterwards still deletes its
+/// credential in Control Hub; then the connection goes.
+#[tokio::test]
+async fn a_connection_being_deleted_still_serves_cleanup() {
+    let env = Env::start("del-connkept").await;
+    env.apply(&with_policy("Delete")).await;
+    env.wait_ready("ci-bot").await;
+    let (id, _) = env.assert_token_works("ci-bot").await;
+    let connections = connections_api(&env);
+    eventually("the connection to carry the in-use finalizer", WAIT, || {
+        let connections = connections.clone();
+        async move {
+            let c = connections.get(CONNECTION).await.ok()?;
+            c.metadata
+                .finalizers
+                .unwrap_or_default()
+                .iter()
+                .any(|f| f == "controlhub.dev/connection-in-use")
+                .then_some(())
+        }
+    })
+    .await;
+    connections
+        .delete(CONNECTION, &DeleteParams::default())
+        .await
+        .unwrap();
+
+    env.delete("ci-bot").await;
+    env.wait_gone("ci-bot").await;
+    assert!(
+        env.controlhub_credential(&id).await.is_none(),
+        "the credential was deleted through the connection being deleted"
+    );
+    eventually("the connection to go once nothing needs it", WAIT, || {
+        let connections = connections.clone();
+        async move { matches!(connections.get_opt(CONNECTION).await, Ok(None)).then_some(()) }
+    })
+    .await;
+}
+
+/// Deleting while the connection is gone for good (its finalizer removed by hand, as an admin
+/// forcing it out would) does not hang: the finalizer is released with a Warning Event
+/// `CleanupSkipped` naming the credential left in Control Hub.
 #[tokio::test]
 async fn deleting_without_a_connection_does_not_hang() {
     let env = Env::start("del-noconn").await;
@@ -113,14 +156,23 @@ async fn deleting_without_a_connection_does_not_hang() {
     env.wait_ready("ci-bot").await;
     let (id, _) = env.assert_token_works("ci-bot").await;
 
-    let gvk = kube::core::GroupVersionKind::gvk("controlhub.dev", "v1alpha1", "ControlHubConnection");
-    let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, "controlhubconnections");
-    let connections: Api<kube::core::DynamicObject> =
-        Api::namespaced_with(env.ns.client.clone(), &env.ns.name, &ar);
+    let connections = connections_api(&env);
     connections
         .delete(CONNECTION, &DeleteParams::default())
         .await
         .unwrap();
+    let force = serde_json::json!({"metadata": {"finalizers": null}});
+    eventually("the connection to be forced out", WAIT, || {
+        let connections = connections.clone();
+        let force = force.clone();
+        async move {
+            let _ = connections
+                .patch(CONNECTION, &PatchParams::default(), &Patch::Merge(&force))
+                .await;
+            matches!(connections.get_opt(CONNECTION).await, Ok(None)).then_some(())
+        }
+    })
+    .await;
     env.wait_reason("ci-bot", "ConnectionNotFound").await;
 
     env.delete("ci-bot").await;
@@ -135,6 +187,12 @@ async fn deleting_without_a_connection_does_not_hang() {
         env.controlhub_credential(&id).await.is_some(),
         "it was left in Control Hub, as the Event says"
     );
+}
+
+fn connections_api(env: &Env) -> Api<kube::core::DynamicObject> {
+    let gvk = kube::core::GroupVersionKind::gvk("controlhub.dev", "v1alpha1", "ControlHubConnection");
+    let ar = kube::core::ApiResource::from_gvk_with_plural(&gvk, "controlhubconnections");
+    Api::namespaced_with(env.ns.client.clone(), &env.ns.name, &ar)
 }
 
 /// A credential replaced by a rotation and still in its grace period is deleted together with
