@@ -143,6 +143,7 @@ pub async fn perform(
             let label = label_of(w, &id);
             match t.connection.client.regenerate_credential(&id, &label).await {
                 Ok(issued) => {
+                    pause_point("adopt:issued").await;
                     let previous = w.record.credential_id.clone();
                     if let Some(outcome) = store_issued(ctx, t, w, &issued, true).await? {
                         return Ok(outcome);
@@ -172,6 +173,7 @@ pub async fn perform(
             }
         }
         Step::DeleteOrphan { id } => {
+            pause_point("orphan:deleting").await;
             delete_credential(ctx, t, w, &id).await?;
             w.events.push((
                 EventType::Normal,
@@ -274,6 +276,9 @@ pub async fn perform(
         }
         Step::Rename { id, label } => {
             let was_pending = plan::carries_marker(&label_of(w, &id), &t.uid);
+            if was_pending {
+                pause_point("rename:pending").await;
+            }
             match t.connection.client.rename_credential(&id, &label).await {
                 Ok(updated) => {
                     if !was_pending {
@@ -351,6 +356,7 @@ pub async fn perform(
             ));
         }
         Step::RetirePrevious { id } => {
+            pause_point("retire:deleting").await;
             delete_credential(ctx, t, w, &id).await?;
             w.record.previous_credential_id = None;
             w.record.retire_at = None;

@@ -63,6 +63,9 @@ pub struct Context {
     pub connections: Connections,
     pub owners: Owners,
     memory: Mutex<Memory>,
+    /// Open while this process may change Kubernetes or Control Hub: closed when it stops being
+    /// the leader or is asked to shut down, so in-flight reconciles stop at their next step.
+    writes_open: std::sync::atomic::AtomicBool,
 }
 
 impl Context {
@@ -89,7 +92,19 @@ impl Context {
             settings,
             metrics,
             memory: Mutex::new(Memory::default()),
+            writes_open: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Whether this process may still make writes (see `writes_open`).
+    pub fn may_write(&self) -> bool {
+        self.writes_open.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Stops all further writes of this process (lost leadership, shutdown). Irreversible.
+    pub fn close_writes(&self) {
+        self.writes_open
+            .store(false, std::sync::atomic::Ordering::Release);
     }
 
     fn memory(&self) -> std::sync::MutexGuard<'_, Memory> {

@@ -227,6 +227,11 @@ async fn apply(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
     // Decide and act until in sync, blocked, or out of budget.
     let mut pass = steps::Pass::new(ctx.settings.max_steps);
     let outcome = loop {
+        if !ctx.may_write() {
+            // Leadership lost or shutting down: stop at this safe point (between steps, every
+            // token already stored); the next leader resumes from status and the Secret.
+            return Ok(Action::await_change());
+        }
         let step = plan::decide(&observe(ctx, &target, &world, created, Utc::now()));
         if !pass.admit(&step) {
             // Budget spent, or a second rotation asked for: the next pass goes on.

@@ -4,8 +4,9 @@
 //! change the world and let it go on by writing `resume` into the file.
 //!
 //! Points: `create:secret` (before the Secret is prepared for a new credential), `create:issued`,
-//! `create:stored`, `rotation:recorded`, `regenerate:issued`, `regenerate:stored`,
-//! `replace:issued`, `replace:stored`, `cleanup:extra`, `cleanup:deleting`, `cleanup:deleted`.
+//! `create:stored`, `adopt:issued`, `orphan:deleting`, `rotation:recorded`, `regenerate:issued`,
+//! `regenerate:stored`, `replace:issued`, `replace:stored`, `rename:pending` (before a pending
+//! label is finished), `retire:deleting`, `cleanup:extra`, `cleanup:deleting`, `cleanup:deleted`.
 //! Unset (always, in production), a point costs one comparison.
 
 use std::sync::OnceLock;
