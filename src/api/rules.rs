@@ -48,7 +48,7 @@ pub const LABEL_VALUE_MAX: usize = 63;
 /// Longest annotation value accepted in `spec.secret.annotations`.
 pub const ANNOTATION_VALUE_MAX: usize = 4096;
 /// Marker prefix the operator appends to a credential's Control Hub label while creating it
-/// (`[k8s:<object uid>]`); see `controller::plan::marker`.
+/// (`[k8s:<object uid>]`); see `controller::apicredential::decide::marker`.
 pub const MARKER_PREFIX: &str = "[k8s:";
 /// Labels the operator sets on every Secret it writes, to recognise its own.
 pub const RESERVED_SECRET_LABELS: [&str; 2] =

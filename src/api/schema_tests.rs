@@ -268,7 +268,7 @@ fn secret_metadata_maps_are_bounded_for_the_cel_cost_estimate() {
 
 #[test]
 fn reserved_secret_metadata_is_what_the_operator_writes() {
-    use crate::controller::secret::{
+    use crate::controller::apicredential::secret::{
         CREDENTIAL_ID_ANNOTATION, CREDENTIAL_LABEL, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
     };
     assert_eq!(
@@ -301,7 +301,7 @@ fn reserved_secret_metadata_is_what_the_operator_writes() {
 
 #[test]
 fn the_refused_marker_is_the_one_the_operator_writes() {
-    let marker = crate::controller::plan::marker("0f4c2b9e-7a51-4d2e-9a57-3c1f0e6b8d21");
+    let marker = crate::controller::apicredential::decide::marker("0f4c2b9e-7a51-4d2e-9a57-3c1f0e6b8d21");
     assert!(marker.starts_with(rules::MARKER_PREFIX), "{marker}");
     assert!(
         rules::LABEL_NO_MARKER

@@ -24,9 +24,9 @@ use crate::api::{
     ApiCredential, ClusterControlHubConnection, ConditionStatus, ConditionType, ConnectionKind,
     ConnectionStatus, ControlHubConnection, DesiredCondition, OwnerCredentialCount, Reason,
 };
+use crate::controller::apicredential::connection_key_of;
 use crate::controller::connections::ConnectionKey;
 use crate::controller::context::{Context, FIELD_MANAGER, with_jitter};
-use crate::controller::credential::connection_key_of;
 use crate::controller::error::{Error, Result};
 
 const RECHECK: Duration = Duration::from_secs(300);

@@ -1,27 +1,20 @@
 //! Reconcile of ApiCredential, ControlHubConnection and ClusterControlHubConnection.
 //!
-//! Files, in the order a reconcile uses them: [`credential`] (entry, gather, the step loop),
-//! [`plan`] (the pure decision), [`act`] (performing a step), [`report`] (status and Events),
-//! [`secret`], [`restart`], [`cleanup`] (finalizer), [`connections`] and [`owners`] (caches),
-//! [`schedule`] (rotation times), [`connection_status`], [`failpoint`] (crash-test pause points).
-//! [`run`] wires them into kube-runtime controllers.
+//! [`apicredential`] is the ApiCredential reconcile, a folder whose files are its stages in order
+//! (resolve → gather → decide → act → report). Shared by it and the connection controllers:
+//! [`connections`] and [`owners`] (caches of clients and owners' credential lists), [`schedule`]
+//! (rotation times), [`context`], [`error`], [`failpoint`] (pause points for crash tests).
+//! [`connection_status`] reconciles the connection kinds. [`run`] wires them into kube-runtime
+//! controllers.
 
-pub mod act;
-pub mod cleanup;
+pub mod apicredential;
 pub mod connection_status;
 pub mod connections;
 pub mod context;
-pub mod credential;
 pub mod error;
 pub mod failpoint;
 pub mod owners;
-pub mod plan;
-pub mod report;
-pub mod restart;
 pub mod schedule;
-pub mod secret;
-pub mod secret_io;
-pub mod steps;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -160,8 +153,8 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
     // Only the Secrets the operator manages, and only their metadata: never every Secret's data.
     let managed = watcher::Config::default().labels(&format!(
         "{}={}",
-        secret::MANAGED_BY_LABEL,
-        secret::MANAGED_BY_VALUE
+        apicredential::secret::MANAGED_BY_LABEL,
+        apicredential::secret::MANAGED_BY_VALUE
     ));
     let secret_changes = watcher(secrets, managed).touched_objects();
 
@@ -180,7 +173,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
         store
             .state()
             .into_iter()
-            .filter(|c| credential::connection_key_of(c).as_ref() == Some(&key))
+            .filter(|c| apicredential::connection_key_of(c).as_ref() == Some(&key))
             .map(|c| ObjectRef::from_obj(&*c))
             .collect::<Vec<_>>()
     };
@@ -215,7 +208,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
             },
         )
         .shutdown_on_signal()
-        .run(credential::reconcile, credential::error_policy, ctx.clone())
+        .run(apicredential::reconcile, apicredential::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
     let namespaced = Controller::new(namespaced_connections, watcher::Config::default())

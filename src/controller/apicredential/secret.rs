@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ObjectMeta;
 
+use super::SecretState;
 use crate::controlhub::{AuthToken, CredentialId};
-use crate::controller::plan::SecretState;
 
 /// Label on every Secret the operator manages; the operator watches only Secrets carrying it.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";

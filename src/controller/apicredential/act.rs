@@ -1,66 +1,41 @@
-//! Performing one planned step against Control Hub and the Secret, and updating the reconcile's
-//! local picture ([`World`]) so the next decision sees the result without listing again.
+//! Stage 4, **act**: performs one decided step against Control Hub and the Secret (the only
+//! writes of the pipeline besides status and Events), one function per kind of step, and updates
+//! the reconcile's local picture ([`World`]) so the next decision sees the result without
+//! listing again.
 //!
-//! The ordering here is the crash-safety protocol (design §4): a freshly issued token is written
-//! to the Secret before anything else; a rotation is recorded in status before the regenerate.
-//! Control Hub answers that need the user become [`Outcome::Blocked`]; transient ones are errors.
+//! The ordering here is the crash-safety protocol (docs/architecture.md, "Never lose a token"):
+//! a freshly issued token is written to the Secret before anything else; a rotation is recorded
+//! in status (a [`Checkpoint`]) before the regenerate. Control Hub answers that need the user
+//! become outcomes (see [`outcome`]); transient ones are errors, retried with backoff.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 use kube::runtime::events::EventType;
 
-use crate::api::Reason;
+use super::decide::{self, Blocker, Step};
+use super::gather::World;
+use super::outcome::{self, Outcome};
+use super::resolve::Target;
+use super::secret;
+use super::secret_io::{self, Existing, WriteError};
+use super::{RotationReason, SecretState, Strategy};
 use crate::controlhub::{self, AuthToken, Credential, CredentialId, IssuedCredential};
-use crate::controller::context::{Context, with_jitter};
-use crate::controller::credential::Target;
+use crate::controller::context::Context;
 use crate::controller::error::{Error, Result};
 use crate::controller::failpoint::pause_point;
 use crate::controller::owners::Change;
-use crate::controller::plan::{self, Blocker, Record, RotationReason, SecretState, Step, Strategy};
-use crate::controller::report::Report;
-use crate::controller::secret::{self, StoredCredential};
-use crate::controller::secret_io::{self, Existing, WriteError};
 
-/// The reconcile's picture of the world, updated as steps are performed.
-pub struct World {
-    pub record: Record,
-    pub secret: SecretState,
-    /// How the next Secret write is made: a create, or an apply fenced on this version.
-    pub secret_existing: Existing,
-    /// The recorded credential's token found under the Secret's old name or keys.
-    pub movable: Option<StoredCredential>,
-    /// Control Hub refused the rename this pass (why): the rest of the plan goes on without it.
-    pub rename_refused: Option<String>,
-    pub credentials: Vec<Credential>,
-    pub token_valid: Option<bool>,
-    /// Fingerprint of the token now in the Secret.
-    pub token_fingerprint: Option<String>,
-    /// When the token now in the Secret was issued.
-    pub last_rotation: Option<DateTime<Utc>>,
-    /// Events raised so far (type, reason, message).
-    pub events: Vec<(EventType, &'static str, String)>,
-}
-
-/// What the loop should do after a step.
-#[derive(Debug)]
-pub enum Outcome {
-    Continue,
-    Done {
-        requeue_at: Option<DateTime<Utc>>,
-    },
-    Blocked {
-        reason: Reason,
-        message: String,
-        retry: Option<std::time::Duration>,
-    },
-    /// The token in the Secret works, but something declared cannot be done now (a rotation
-    /// waiting for a free slot, a label Control Hub will not change): Ready stays True and says
-    /// why; the object is looked at again later.
-    Working {
-        reason: Reason,
-        message: String,
-    },
+/// Makes the reconcile's record durable (the status write) at the points where the crash-safety
+/// protocol needs it before the next Control Hub call. Implemented by [`super::report::Report`];
+/// declared here so that acting never depends on how reporting is done.
+pub trait Checkpoint {
+    fn checkpoint(
+        &mut self,
+        ctx: &Context,
+        t: &Target,
+        w: &mut World,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
 }
 
 /// Performs `step`.
@@ -68,22 +43,13 @@ pub async fn perform(
     ctx: &Context,
     t: &Target,
     w: &mut World,
-    report: &mut Report,
+    report: &mut impl Checkpoint,
     step: Step,
 ) -> Result<Outcome> {
     tracing::debug!(namespace = %t.namespace, name = %t.name, step = ?step_name(&step), "step");
     match step {
         Step::Done { requeue_at } => return Ok(Outcome::Done { requeue_at }),
-        Step::Blocked(Blocker::NoSlotForReplace { count, limit }) => {
-            return Ok(Outcome::Working {
-                reason: Reason::RotationBlocked,
-                message: format!(
-                    "the Replace rotation waits for a free slot: user {} has {count} of {limit} credentials in Control Hub. Delete one of that user's credentials, or set spec.rotation.regenerateWhenNoSlot: true to regenerate in place",
-                    t.owner
-                ),
-            });
-        }
-        Step::Blocked(blocker) => return Ok(blocked(t, blocker)),
+        Step::Blocked(blocker) => return Ok(outcome::blocked(t, blocker)),
         Step::Create {
             pending_label,
             recreate,
@@ -118,7 +84,7 @@ pub async fn perform(
             // A new credential answers any rotation that was due or under way.
             w.record.last_rotation_request = t.desired.rotate_request.clone();
             w.record.rotation_in_progress = None;
-            report.write_progress(ctx, t, w).await?;
+            report.checkpoint(ctx, t, w).await?;
             if recreate {
                 w.events.push((
                     EventType::Warning,
@@ -155,7 +121,7 @@ pub async fn perform(
                     if replacing {
                         finish_replace(t, w, previous);
                     }
-                    report.write_progress(ctx, t, w).await?;
+                    report.checkpoint(ctx, t, w).await?;
                     w.events.push((
                         EventType::Normal,
                         "Recovered",
@@ -183,7 +149,7 @@ pub async fn perform(
         }
         Step::BeginRotation { strategy, reason } => {
             w.record.rotation_in_progress = Some((strategy, reason));
-            report.write_progress(ctx, t, w).await?;
+            report.checkpoint(ctx, t, w).await?;
             pause_point("rotation:recorded").await;
             w.events.push((
                 EventType::Normal,
@@ -207,7 +173,7 @@ pub async fn perform(
                     pause_point("regenerate:stored").await;
                     w.record.rotation_in_progress = None;
                     w.record.last_rotation_request = t.desired.rotate_request.clone();
-                    report.write_progress(ctx, t, w).await?;
+                    report.checkpoint(ctx, t, w).await?;
                     w.events.push((
                         EventType::Normal,
                         "Rotated",
@@ -230,7 +196,7 @@ pub async fn perform(
                         .rotation_in_progress
                         .map_or(RotationReason::Requested, |(_, r)| r);
                     w.record.rotation_in_progress = Some((Strategy::Replace, reason));
-                    report.write_progress(ctx, t, w).await?;
+                    report.checkpoint(ctx, t, w).await?;
                     w.events.push((
                         EventType::Warning,
                         "RegenerateRefused",
@@ -264,7 +230,7 @@ pub async fn perform(
             }
             w.record.credential_id = Some(id.clone());
             finish_replace(t, w, previous.clone());
-            report.write_progress(ctx, t, w).await?;
+            report.checkpoint(ctx, t, w).await?;
             w.events.push((
                 EventType::Normal,
                 "Replaced",
@@ -275,7 +241,7 @@ pub async fn perform(
             ));
         }
         Step::Rename { id, label } => {
-            let was_pending = plan::carries_marker(&label_of(w, &id), &t.uid);
+            let was_pending = decide::carries_marker(&label_of(w, &id), &t.uid);
             if was_pending {
                 pause_point("rename:pending").await;
             }
@@ -348,7 +314,7 @@ pub async fn perform(
             } else {
                 w.record.last_rotation_request = t.desired.rotate_request.clone();
             }
-            report.write_progress(ctx, t, w).await?;
+            report.checkpoint(ctx, t, w).await?;
             w.events.push((
                 EventType::Normal,
                 "Recovered",
@@ -365,7 +331,7 @@ pub async fn perform(
                 "Retired",
                 format!("deleted replaced credential {id}"),
             ));
-            report.write_progress(ctx, t, w).await?;
+            report.checkpoint(ctx, t, w).await?;
         }
     }
     Ok(Outcome::Continue)
@@ -395,14 +361,7 @@ async fn take_new(
     if made.owner != t.owner {
         // Never hand a token of the wrong user to this namespace: undo the create.
         delete_issued(ctx, t, w, &made.id).await?;
-        return Ok(Some(Outcome::Blocked {
-            reason: Reason::OwnerMismatch,
-            message: format!(
-                "Control Hub issued credential {} for {} although {} was requested; it was deleted and nothing was stored. Check the connection's identity and spec.userId",
-                made.id, made.owner, t.owner
-            ),
-            retry: Some(with_jitter(std::time::Duration::from_secs(300))),
-        }));
+        return Ok(Some(outcome::owner_mismatch(t, made)));
     }
     ctx.owners
         .update(&t.connection.key, &t.owner, Change::Added(made.clone()))
@@ -477,12 +436,12 @@ async fn write_token(
                 // The Secret changed since we saw it: look again before writing.
                 match reread_secret(ctx, t).await? {
                     Some(existing) => w.secret_existing = existing,
-                    None => return Ok(Some(secret_refused(t, WriteError::Conflict))),
+                    None => return Ok(Some(outcome::secret_refused(t, WriteError::Conflict))),
                 }
                 kube::Error::Api(status)
             }
             Err(WriteError::Kube(e)) => e,
-            Err(refusal) => return Ok(Some(secret_refused(t, refusal))),
+            Err(refusal) => return Ok(Some(outcome::secret_refused(t, refusal))),
         };
         if attempt >= ATTEMPTS {
             return Err(Error::StoreToken {
@@ -519,21 +478,7 @@ async fn secret_not_ready(ctx: &Context, t: &Target, w: &mut World) -> Result<Op
             Ok(None)
         }
         Err(WriteError::Kube(e)) => Err(e.into()),
-        Err(refusal) => Ok(Some(secret_refused(t, refusal))),
-    }
-}
-
-fn secret_refused(t: &Target, refusal: WriteError) -> Outcome {
-    match refusal {
-        WriteError::Rejected(message) => Outcome::Blocked {
-            reason: Reason::SecretRejected,
-            message: format!(
-                "Secret {} cannot be written ({message}): fix spec.secret, or the policy or quota that refuses it; no token was issued",
-                t.layout.name
-            ),
-            retry: Some(with_jitter(std::time::Duration::from_secs(60))),
-        },
-        _ => blocked(t, Blocker::SecretConflict),
+        Err(refusal) => Ok(Some(outcome::secret_refused(t, refusal))),
     }
 }
 
@@ -605,11 +550,11 @@ async fn create_refused(
     let limit = ctx.settings.quota_limit;
     match (count >= limit, replacing) {
         (true, true) => Ok(Outcome::Continue),
-        (true, false) => Ok(blocked(t, Blocker::QuotaExceeded { count, limit })),
+        (true, false) => Ok(outcome::blocked(t, Blocker::QuotaExceeded { count, limit })),
         // Control Hub said "quota" although the owner is not full as far as we count (list lag,
         // or a limit other than ours): reported as such, and looked at again on a backoff.
         (false, _) if matches!(e, controlhub::Error::QuotaExceeded { .. }) => {
-            Ok(blocked(t, Blocker::QuotaExceeded { count, limit }))
+            Ok(outcome::blocked(t, Blocker::QuotaExceeded { count, limit }))
         }
         (false, _) => refused(ctx, t, e).await,
     }
@@ -662,72 +607,17 @@ fn label_of(w: &World, id: &controlhub::CredentialId) -> String {
         .unwrap_or_default()
 }
 
-/// Maps a Control Hub refusal to an outcome: the user must act (blocked) or it may pass (error).
+/// A Control Hub refusal: what it means for the connection and the owner's list (side effects),
+/// then the outcome [`outcome::refusal`] maps it to.
 async fn refused(ctx: &Context, t: &Target, e: controlhub::Error) -> Result<Outcome> {
-    match e {
-        controlhub::Error::QuotaExceeded { .. } => {
-            ctx.owners.invalidate(&t.connection.key, &t.owner).await;
-            Ok(blocked(
-                t,
-                Blocker::QuotaExceeded {
-                    count: ctx.settings.quota_limit,
-                    limit: ctx.settings.quota_limit,
-                },
-            ))
-        }
-        controlhub::Error::Forbidden { .. } => Ok(Outcome::Blocked {
-            reason: Reason::Forbidden,
-            message: format!("Control Hub refused the request of {}: {e}", t.connection.key),
-            retry: None,
-        }),
-        controlhub::Error::Unauthorized { .. } => {
-            ctx.connections.forget(&t.connection.key);
-            Ok(Outcome::Blocked {
-                reason: Reason::AuthenticationFailed,
-                message: format!(
-                    "Control Hub no longer accepts the credentials of {}: update its credentials Secret",
-                    t.connection.key
-                ),
-                retry: Some(std::time::Duration::from_secs(60)),
-            })
-        }
-        controlhub::Error::Invalid { .. } => Ok(Outcome::Blocked {
-            reason: Reason::InvalidSpec,
-            message: format!("Control Hub rejected the request: {e}"),
-            retry: None,
-        }),
-        other => Err(other.into()),
+    match &e {
+        controlhub::Error::QuotaExceeded { .. } => ctx.owners.invalidate(&t.connection.key, &t.owner).await,
+        controlhub::Error::Unauthorized { .. } => ctx.connections.forget(&t.connection.key),
+        _ => {}
     }
-}
-
-fn blocked(t: &Target, blocker: Blocker) -> Outcome {
-    let (reason, message) = match blocker {
-        Blocker::SecretConflict => (
-            Reason::SecretConflict,
-            format!(
-                "Secret {} exists and is not managed by this ApiCredential; it is never overwritten: delete or rename it, or set spec.secret.name",
-                t.layout.name
-            ),
-        ),
-        Blocker::QuotaExceeded { count, limit } => (
-            Reason::QuotaExceeded,
-            format!(
-                "user {} already has {count} of {limit} API credentials in Control Hub: delete one there (or another ApiCredential of this user) and this one is created",
-                t.owner
-            ),
-        ),
-        Blocker::NoSlotForReplace { count, limit } => (
-            Reason::RotationBlocked,
-            format!(
-                "the Replace rotation waits for a free slot: user {} has {count} of {limit} credentials",
-                t.owner
-            ),
-        ),
-    };
-    Outcome::Blocked {
-        reason,
-        message,
-        retry: None,
+    match outcome::refusal(t, &e, ctx.settings.quota_limit) {
+        Some(outcome) => Ok(outcome),
+        None => Err(e.into()),
     }
 }
 

@@ -19,9 +19,9 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
+use super::secret::{self, SecretLayout};
 use crate::controlhub::{AuthToken, CredentialId};
 use crate::controller::context::{Context, FIELD_MANAGER};
-use crate::controller::secret::{self, SecretLayout};
 
 /// Where the Secret stands before a write.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,10 +8,10 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
+use super::gather::World;
+use super::resolve::Target;
 use crate::api::WorkloadKind;
-use crate::controller::act::World;
 use crate::controller::context::{Context, FIELD_MANAGER};
-use crate::controller::credential::Target;
 
 /// Pod-template annotation with the fingerprint of the token the workload was restarted for.
 pub const FINGERPRINT_ANNOTATION: &str = "controlhub.dev/token-fingerprint";

@@ -1,8 +1,8 @@
-//! The rules of one reconcile pass around [`plan::decide`]: a step budget, and at most one
+//! Stage 3 (pure), the rules of one reconcile pass around [`super::decide::decide`]: a step budget, and at most one
 //! rotation begun per pass (a rotation that just finished must never start another, whatever
 //! the plan says). Pure: performing a step is `act`'s job, and `credential` runs the loop.
 
-use crate::controller::plan::Step;
+use super::decide::Step;
 
 /// One pass's accounting.
 #[derive(Debug)]
@@ -49,9 +49,8 @@ impl Pass {
 mod tests {
     use super::*;
     use crate::controlhub::{Credential, CredentialId, UserId};
-    use crate::controller::plan::{
-        self, Desired, Observed, Record, RotationReason, SecretState, Strategy, carries_marker, pending_label,
-    };
+    use crate::controller::apicredential::decide::{self as plan, Observed, carries_marker, pending_label};
+    use crate::controller::apicredential::{Desired, Record, RotationReason, SecretState, Strategy};
     use chrono::{DateTime, Duration, TimeZone, Utc};
 
     const UID: &str = "0b1c2d3e-0000-4000-8000-000000000001";

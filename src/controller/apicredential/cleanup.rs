@@ -20,6 +20,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 
+use super::decide as plan;
+use super::secret;
 use crate::api::{ApiCredential, DeletionPolicy, Reason};
 use crate::controlhub::{self, CredentialId, UserId};
 use crate::controller::connections::{ConnectionProblem, Connections};
@@ -27,7 +29,6 @@ use crate::controller::context::Context;
 use crate::controller::error::{Error, Result};
 use crate::controller::failpoint::pause_point;
 use crate::controller::owners::Change;
-use crate::controller::{plan, secret};
 
 /// How long a deleted ApiCredential waits for a connection whose credentials Control Hub refuses
 /// (a token being swapped) before its credential is given up as unreachable.

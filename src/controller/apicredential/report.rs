@@ -1,4 +1,4 @@
-//! Reporting a reconcile: the ApiCredential's status (server-side apply of the status
+//! Stage 5, **report**: the ApiCredential's status (server-side apply of the status
 //! subresource, written only when it changed) with kstatus-compatible conditions, and Events.
 //!
 //! Status and Events carry IDs, labels, user IDs and reasons; never a token.
@@ -12,19 +12,20 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
+use super::act::Checkpoint;
+use super::gather::World;
+use super::resolve::Target;
+use super::secret;
+use super::{RotationReason, SecretState, Strategy};
 use crate::api::conditions::merge_conditions;
 use crate::api::{
     self, ApiCredential, ApiCredentialStatus, ConditionStatus, ConditionType, DesiredCondition, Reason,
     RotationInProgress, RotationStrategy,
 };
-use crate::controller::act::World;
 use crate::controller::connections::ConnectionProblem;
 use crate::controller::context::{Context, FIELD_MANAGER, backoff, with_jitter};
-use crate::controller::credential::Target;
 use crate::controller::error::Result;
-use crate::controller::plan::{RotationReason, SecretState, Strategy};
 use crate::controller::schedule;
-use crate::controller::secret;
 use crate::metrics::CredentialLabels;
 
 /// Collects what one reconcile reports, and writes it.
@@ -315,6 +316,12 @@ impl Report {
     }
 }
 
+impl Checkpoint for Report {
+    async fn checkpoint(&mut self, ctx: &Context, t: &Target, w: &mut World) -> Result<()> {
+        self.write_progress(ctx, t, w).await
+    }
+}
+
 /// The status subresource as applied: only `status` (and the type), so spec is never touched.
 #[derive(serde::Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
@@ -365,8 +372,13 @@ fn progress_message(w: &World) -> String {
 }
 
 /// After `spec.secret.name` changed: the previous Secret, if this object owns it, is deleted.
-pub async fn delete_previous_secret(ctx: &Context, t: &Target, status: &ApiCredentialStatus) -> Result<()> {
-    let Some(old) = status.secret_name.as_deref().filter(|old| *old != t.layout.name) else {
+pub async fn delete_previous_secret(ctx: &Context, t: &Target) -> Result<()> {
+    let Some(old) = t
+        .status
+        .secret_name
+        .as_deref()
+        .filter(|old| *old != t.layout.name)
+    else {
         return Ok(());
     };
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &t.namespace);

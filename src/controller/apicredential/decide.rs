@@ -1,9 +1,10 @@
-//! The decision at the heart of reconcile: given what was observed (the spec, the operator's own
+//! Stage 3, **decide** (pure: no Kubernetes, no Control Hub, no clock). The decision at the heart
+//! of reconcile: given what was observed (the spec, the operator's own
 //! record in status, the Secret, the owner's credentials in Control Hub, the clock), choose the one
 //! next step. Pure: no I/O, no clock reads; every branch is a unit test below.
 //!
 //! Reconcile applies steps one at a time and decides again after each, so every intermediate state
-//! is one this function can resume from after a crash (design §4):
+//! is one this function can resume from after a crash (docs/architecture.md, "Never lose a token"):
 //! - a credential is created under a *pending label* carrying the object's UID; until the Secret
 //!   holds its token it is an orphan that a later pass adopts (regenerates) or deletes;
 //! - a rotation is recorded in status before the token is regenerated, so a crash between the
@@ -20,69 +21,8 @@
 
 use chrono::{DateTime, Utc};
 
+use super::{Desired, Record, RotationReason, SecretState, Strategy};
 use crate::controlhub::{Credential, CredentialId};
-
-/// The rotation strategy, as declared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Strategy {
-    /// Same credential ID, new token.
-    Regenerate,
-    /// A new credential; the old one is retired after the grace period.
-    Replace,
-}
-
-/// Why a rotation happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RotationReason {
-    /// The rotation schedule came due.
-    Schedule,
-    /// The `controlhub.dev/rotate` annotation changed.
-    Requested,
-    /// The token in the Secret no longer authenticates (regenerated elsewhere).
-    TokenInvalid,
-    /// The Secret lost the token (deleted or edited), so a new one must be issued.
-    SecretLost,
-}
-
-/// What the user declared, resolved (defaults applied, schedule evaluated).
-#[derive(Debug, Clone)]
-pub struct Desired {
-    pub label: String,
-    pub active: bool,
-    pub strategy: Strategy,
-    /// How long a replaced credential keeps working after the Secret switched.
-    pub grace: chrono::Duration,
-    /// The value of the rotate annotation, if present.
-    pub rotate_request: Option<String>,
-    /// The credential belongs to a user other than the connection's own (Control Hub may refuse to
-    /// regenerate it).
-    pub for_other_user: bool,
-    /// Replace may fall back to Regenerate when the owner has no free slot
-    /// (`spec.rotation.regenerateWhenNoSlot`).
-    pub regenerate_when_no_slot: bool,
-}
-
-/// The operator's durable record of its work, kept in status.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Record {
-    pub credential_id: Option<CredentialId>,
-    pub previous_credential_id: Option<CredentialId>,
-    pub retire_at: Option<DateTime<Utc>>,
-    pub rotation_in_progress: Option<(Strategy, RotationReason)>,
-    pub last_rotation_request: Option<String>,
-    pub last_refresh_request: Option<String>,
-}
-
-/// The state of the Secret the credential is delivered in.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SecretState {
-    /// No Secret of that name.
-    Missing,
-    /// A Secret of that name exists that this object does not own: never overwritten.
-    Foreign,
-    /// Our Secret; `credential_id` is set when it holds a credential ID and a non-empty token.
-    Managed { credential_id: Option<CredentialId> },
-}
 
 /// Everything [`decide`] looks at.
 #[derive(Debug, Clone)]

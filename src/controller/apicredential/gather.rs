@@ -1,0 +1,181 @@
+//! Stage 2, **gather**: what is true now, into a [`World`] — the Secret (ours, foreign or
+//! missing, and what it holds), the owner's credentials in Control Hub (a shared cache, listed
+//! afresh when the user asks or the spec changed), whether the stored token still works, and the
+//! operator's record from status. Reads Kubernetes and Control Hub; writes nothing.
+//!
+//! [`World`] is also the reconcile's local picture that [`super::act`] keeps up to date as it
+//! performs steps, so the next decision sees each result without listing again.
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Resource;
+use kube::api::Api;
+use kube::runtime::events::EventType;
+
+use super::resolve::Target;
+use super::secret::{self, StoredCredential};
+use super::secret_io::Existing;
+use super::{Record, RotationReason, SecretState, Strategy};
+use crate::api::{self, Reason, RotationStrategy};
+use crate::controlhub::{Credential, CredentialId};
+use crate::controller::context::Context;
+use crate::controller::error::Result;
+
+/// The reconcile's picture of the world, updated as steps are performed.
+pub struct World {
+    pub record: Record,
+    pub secret: SecretState,
+    /// How the next Secret write is made: a create, or an apply fenced on this version.
+    pub secret_existing: Existing,
+    /// The recorded credential's token found under the Secret's old name or keys.
+    pub movable: Option<StoredCredential>,
+    /// Control Hub refused the rename this pass (why): the rest of the plan goes on without it.
+    pub rename_refused: Option<String>,
+    pub credentials: Vec<Credential>,
+    pub token_valid: Option<bool>,
+    /// Fingerprint of the token now in the Secret.
+    pub token_fingerprint: Option<String>,
+    /// When the token now in the Secret was issued.
+    pub last_rotation: Option<DateTime<Utc>>,
+    /// Events raised so far (type, reason, message).
+    pub events: Vec<(EventType, &'static str, String)>,
+}
+
+/// Reads the Secret, the owner's credentials and (when due) whether the stored token works.
+pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
+    let status = &target.status;
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
+    let existing = secrets.get_opt(&target.layout.name).await?;
+    let secret_state = secret::classify(existing.as_ref(), &target.uid, &target.layout.keys);
+    let owned = existing.as_ref().filter(|s| secret::is_owned_by(s, &target.uid));
+    let secret_existing = match owned {
+        Some(s) => Existing::Ours {
+            resource_version: s.metadata.resource_version.clone().unwrap_or_default(),
+        },
+        None => Existing::None,
+    };
+    let stored = owned.and_then(|s| secret::read(s, &target.layout.keys));
+
+    // A fresh list (not the shared cache) when the user asked for one, changed the spec, or the
+    // object waits for quota; untouched objects keep to one list per owner per drift interval.
+    let refresh = target.obj.refresh_request().map(str::to_string);
+    let waiting_for_quota = target.obj.status.as_ref().is_some_and(|s| {
+        api::conditions::find_condition(&s.conditions, api::ConditionType::Ready)
+            .is_some_and(|c| c.reason == Reason::QuotaExceeded.as_str())
+    });
+    if refresh != status.last_refresh_request
+        || status.observed_generation != target.obj.meta().generation
+        || waiting_for_quota
+    {
+        ctx.owners.invalidate(&target.connection.key, &target.owner).await;
+    }
+    let credentials = ctx.owners.list(&target.connection, &target.owner).await?;
+
+    let mut record = record_from_status(status);
+    record.last_refresh_request = refresh;
+    let recorded = record.credential_id.clone();
+
+    // After spec.secret.name or .keys changed: the recorded token may sit in the old place.
+    let movable = if stored.is_none() && recorded.is_some() {
+        find_movable(ctx, target, status, owned)
+            .await?
+            .filter(|m| Some(&m.id) == recorded.as_ref())
+    } else {
+        None
+    };
+
+    // The token is tried only when it is the recorded credential's (never on a Secret's word).
+    let mut token_valid = None;
+    if let Some(stored) = stored.as_ref().filter(|s| Some(&s.id) == recorded.as_ref()) {
+        let current_active = credentials.iter().find(|c| c.id == stored.id).map(|c| c.active);
+        if current_active == Some(true) && ctx.token_check_due(&target.uid) {
+            token_valid = check_token(target, stored).await;
+        }
+    }
+    Ok(World {
+        record,
+        secret: secret_state,
+        secret_existing,
+        movable,
+        rename_refused: None,
+        credentials,
+        token_valid,
+        token_fingerprint: existing
+            .as_ref()
+            .and_then(secret::fingerprint_of)
+            .map(str::to_string),
+        last_rotation: status.last_rotation_time,
+        events: Vec::new(),
+    })
+}
+
+/// Whether the stored token authenticates. A refusal counts only when the connection's own token
+/// is accepted at the same time: during a Control Hub authentication outage both fail, and a
+/// working token must not be rotated for it.
+async fn check_token(target: &Target, stored: &secret::StoredCredential) -> Option<bool> {
+    let probe = target
+        .connection
+        .client
+        .for_credential(stored.id.clone(), stored.token.clone())
+        .ok()?;
+    match probe.current_user().await {
+        Ok(_) => Some(true),
+        Err(crate::controlhub::Error::Unauthorized { .. }) => {
+            match target.connection.client.current_user().await {
+                Ok(_) => Some(false),
+                Err(_) => None,
+            }
+        }
+        Err(_) => None,
+    }
+}
+
+/// The recorded credential's token under the Secret's previous name (status.secretName) or under
+/// other keys of the declared Secret, found by the annotations the operator wrote with it.
+async fn find_movable(
+    ctx: &Context,
+    target: &Target,
+    status: &api::ApiCredentialStatus,
+    owned: Option<&Secret>,
+) -> Result<Option<secret::StoredCredential>> {
+    if let Some(found) = owned.and_then(secret::recover) {
+        return Ok(Some(found));
+    }
+    let Some(old) = status
+        .secret_name
+        .as_deref()
+        .filter(|old| *old != target.layout.name)
+    else {
+        return Ok(None);
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
+    Ok(secrets
+        .get_opt(old)
+        .await?
+        .filter(|s| secret::is_owned_by(s, &target.uid))
+        .as_ref()
+        .and_then(secret::recover))
+}
+
+fn record_from_status(status: &api::ApiCredentialStatus) -> Record {
+    Record {
+        credential_id: status.credential_id.clone().map(CredentialId::new),
+        previous_credential_id: status.previous_credential_id.clone().map(CredentialId::new),
+        retire_at: status.retire_at,
+        rotation_in_progress: status.rotation_in_progress.as_ref().map(|r| {
+            let strategy = match r.strategy {
+                RotationStrategy::Replace => Strategy::Replace,
+                RotationStrategy::Regenerate => Strategy::Regenerate,
+            };
+            let reason = match r.reason {
+                api::RotationReason::Schedule => RotationReason::Schedule,
+                api::RotationReason::Requested => RotationReason::Requested,
+                api::RotationReason::TokenInvalid => RotationReason::TokenInvalid,
+                api::RotationReason::Recreate | api::RotationReason::SecretLost => RotationReason::SecretLost,
+            };
+            (strategy, reason)
+        }),
+        last_rotation_request: status.last_rotation_request.clone(),
+        last_refresh_request: status.last_refresh_request.clone(),
+    }
+}
