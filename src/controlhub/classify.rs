@@ -18,7 +18,7 @@ pub const MAX_MESSAGE_CHARS: usize = 256;
 const MAX_CODE_CHARS: usize = 64;
 
 /// Code fragment by which a 400 is recognised as the per-owner credential limit
-/// (`SECURITY_API_CREDENTIALS_LIMIT` in the emulator, §10).
+/// (`SECURITY_API_CREDENTIALS_LIMIT` in the emulator, docs/controlhub-api.md §10).
 const LIMIT_CODE_FRAGMENT: &str = "LIMIT";
 
 /// Classifies an error response. `redact` is the caller's token: removed from any echoed text.

@@ -1,6 +1,6 @@
 //! Client configuration and the construction of the HTTP transport from it.
 //!
-//! Owns [`ClientConfig`] (defaults and validation), the credential and common headers of §2, and
+//! Owns [`ClientConfig`] (defaults and validation), the credential and common headers of docs/controlhub-api.md §2, and
 //! the reqwest client (TLS roots, timeout, no redirects). It must not send requests.
 
 use std::fmt;
@@ -133,7 +133,7 @@ pub fn parse_base_url(raw: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-/// The headers every Control Hub call carries, without credentials (§2).
+/// The headers every Control Hub call carries, without credentials (docs/controlhub-api.md §2).
 pub fn public_headers() -> HeaderMap {
     let mut headers = HeaderMap::new();
     headers.insert(HEADER_REQUESTED_BY, HeaderValue::from_static(REQUESTED_BY));

@@ -1,4 +1,4 @@
-//! Base-URL discovery through ASTER's public org-info endpoint (§1.2), as the official SDK does it.
+//! Base-URL discovery through ASTER's public org-info endpoint (docs/controlhub-api.md §1), as the official SDK does it.
 //!
 //! Owns the org-info request and the derivation of the base URL from `data.landingUrl`. It sends
 //! no credential headers (the endpoint is unauthenticated) and must not be used for the sys-admin org.

@@ -25,7 +25,7 @@ pub struct ApiCredentialJson {
     pub active: bool,
 }
 
-/// `ApiCredentialsRequestJson`, serialized field for field as the official SDK sends it (§4.2):
+/// `ApiCredentialsRequestJson`, serialized field for field as the official SDK sends it (docs/controlhub-api.md §4.2):
 /// `label`, `generateAuthToken`, then `active` only when set, then `userId` only on create
 /// (`null` for the caller itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

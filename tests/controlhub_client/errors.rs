@@ -1,4 +1,4 @@
-//! Every error row of the project's §10 decisions, as the emulator answers it, arrives as the
+//! Every error row of the decisions in docs/controlhub-api.md §6.2 and §10, as the emulator answers it, arrives as the
 //! right typed error with its `ISSUES` code, and no error ever prints a token.
 
 use controlhub_operator::controlhub::{CredentialId, Error, UserId};

@@ -1,4 +1,4 @@
-//! Crash safety (design §4): the operator is stopped at each pause point of
+//! Crash safety (docs/architecture.md, "Never lose a token"): the operator is stopped at each pause point of
 //! `src/controller/failpoint.rs`, SIGKILLed there, and restarted without the pause. Afterwards the
 //! ApiCredential is Ready (or, for cleanup, gone), Control Hub holds exactly the expected
 //! credentials (nothing left under a `[k8s:<uid>]` pending label), the Secret's token authenticates

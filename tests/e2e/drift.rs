@@ -2,6 +2,7 @@
 //! a deletion, the deletion of the user who registered it, a token regenerated elsewhere) is put
 //! back by the operator, and the Secret always ends up holding a working token.
 
+use controlhub_operator::api::REFRESH_ANNOTATION;
 use serde_json::json;
 
 use crate::env::Env;
@@ -229,4 +230,35 @@ async fn a_token_regenerated_elsewhere_is_detected_and_rotated() {
     let (_, note) = env.wait_event("ci-bot", "Rotating").await;
     assert!(note.contains("TokenInvalid"), "the rotation says why: {note}");
     env.wait_ready("ci-bot").await;
+}
+
+/// With the drift check 10 minutes away, a new value of `controlhub.dev/refresh` makes the next
+/// reconcile compare with a fresh list at once: a rename by hand is put back within seconds, and
+/// the value is echoed in `status.lastRefreshRequest`. Without it the shared list (and the label
+/// by hand) would stay for the whole drift interval.
+#[tokio::test]
+async fn the_refresh_annotation_compares_with_a_fresh_list_at_once() {
+    let mut env = Env::start("drift-refresh").await;
+    env.operator.set_arg("drift-check-interval", "10m");
+    env.operator.restart_with(&[]);
+    env.apply(CI_BOT).await;
+    env.wait_ready("ci-bot").await;
+    let (id, _) = env.assert_token_works("ci-bot").await;
+
+    env.update_in_controlhub(
+        &id,
+        json!({"label": "renamed by hand", "generateAuthToken": false}),
+    )
+    .await;
+    env.annotate("ci-bot", REFRESH_ANNOTATION, "first").await;
+    env.wait_for("ci-bot", "the refresh request echoed", |c| {
+        c.status.as_ref().and_then(|s| s.last_refresh_request.as_deref()) == Some("first")
+    })
+    .await;
+    eventually(
+        "the declared label to be back in Control Hub after the refresh",
+        std::time::Duration::from_secs(15),
+        || async { (label_in_controlhub(&env, &id).await.as_deref() == Some("CI bot")).then_some(()) },
+    )
+    .await;
 }

@@ -1,4 +1,4 @@
-//! Tokens appear only in Secrets (design §4): after a busy life (create, rename, two rotations by
+//! Tokens appear only in Secrets (docs/architecture.md, "Never lose a token"): after a busy life (create, rename, two rotations by
 //! annotation, a Replace, deactivation, deletion) every token that existed — each one the Secret
 //! held, and the connection's admin token — and the secret part of each (the `s` claim) is absent
 //! from the operator's whole log (JSON format), every Event of the namespace, the ApiCredential and

@@ -63,10 +63,11 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
         api::conditions::find_condition(&s.conditions, api::ConditionType::Ready)
             .is_some_and(|c| c.reason == Reason::QuotaExceeded.as_str())
     });
-    if refresh != status.last_refresh_request
-        || status.observed_generation != target.obj.meta().generation
-        || waiting_for_quota
-    {
+    // (A new object uses the shared list: a create Control Hub refuses for quota re-lists anyway.)
+    let spec_changed = status
+        .observed_generation
+        .is_some_and(|seen| Some(seen) != target.obj.meta().generation);
+    if refresh != status.last_refresh_request || spec_changed || waiting_for_quota {
         ctx.owners.invalidate(&target.connection.key, &target.owner).await;
     }
     let credentials = ctx.owners.list(&target.connection, &target.owner).await?;
