@@ -22,5 +22,6 @@ mod rotation;
 mod secrets;
 mod service_accounts;
 mod smoke;
+mod strict;
 mod tenant;
 mod time;
