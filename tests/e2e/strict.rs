@@ -10,6 +10,8 @@ use std::time::Duration;
 use controlhub_operator::api::{ApiCredential, ConditionType, ROTATE_ANNOTATION};
 use serde_json::json;
 
+use controlhub_testkit::emulator::Faults;
+
 use crate::env::{Env, EnvOptions, WAIT, condition};
 use crate::support::eventually;
 
@@ -159,42 +161,64 @@ async fn strict_a_refused_rename_of_a_service_account_credential_does_not_block_
     wait_token_revoked(&env, &id, &token, "after deletion").await;
 }
 
-/// The owner at 10 credentials: the 11th ApiCredential reports `QuotaExceeded` although the
-/// refusal carries an unknown code and a generic message; once a credential is deleted by hand
-/// it is created and becomes Ready.
+/// The owner at 10 credentials while the lagging lists still show 9: the operator's create of an
+/// 11th is refused with an unknown code and a generic message (`400 SECURITY_0042`, "Validation
+/// failed"). The ApiCredential must still end up `QuotaExceeded` (Ready=False) without a create
+/// loop and without anything created; once a credential is deleted by hand it becomes Ready.
 #[tokio::test]
 async fn strict_the_eleventh_credential_is_recognised_without_the_issue_code() {
     let env = strict_env("strict-quota").await;
     env.apply(&credential_yaml("first", "First", "")).await;
     env.wait_ready("first").await;
     let mut by_hand = Vec::new();
-    for i in 0..8 {
+    for i in 0..7 {
         by_hand.push(env.create_in_controlhub(&format!("made by hand {i}")).await);
     }
     let admin = env.emulator.admin().user_id.clone();
-    // Wait until the lagging lists show all ten, as a real service eventually would.
-    eventually("Control Hub to list the owner's 10 credentials", WAIT, || {
-        let (env, admin) = (&env, &admin);
-        async move {
-            let held = env
-                .controlhub_credentials()
-                .await
-                .iter()
-                .filter(|c| &c.2 == admin)
-                .count();
-            (held == 10).then_some(())
-        }
+    let listed = || async {
+        env.controlhub_credentials()
+            .await
+            .iter()
+            .filter(|c| c.2 == admin)
+            .count()
+    };
+    eventually("Control Hub to list the owner's 9 credentials", WAIT, || async {
+        (listed().await == 9).then_some(())
     })
     .await;
-    let creates = env.emulator.stats().await.count("createCredential", 200);
 
+    // The 10th, made by hand, stays out of the lists for 5 s: long enough for the operator to try
+    // the 11th and be refused.
+    env.emulator
+        .set_faults(&Faults {
+            list_lag_ms: Some(5_000),
+            ..Faults::default()
+        })
+        .await;
+    by_hand.push(env.create_in_controlhub("made by hand 7").await);
+    let before = env.emulator.stats().await;
     env.apply(&credential_yaml("second", "Second", "")).await;
     let (ready, _stalled) = env.wait_blocked("second", "QuotaExceeded").await;
     assert_eq!(ready.0, "False", "QuotaExceeded is Ready=False: {ready:?}");
+    assert_eq!(listed().await, 10, "the lists have caught up");
+
+    let blocked = env.emulator.stats().await;
+    let refused = blocked.count("createCredential", 400) - before.count("createCredential", 400);
+    assert!(
+        refused >= 1,
+        "the operator tried the 11th while the lists showed 9, and was refused (400 SECURITY_0042)"
+    );
     assert_eq!(
-        env.emulator.stats().await.count("createCredential", 200),
-        creates,
+        blocked.count("createCredential", 200),
+        before.count("createCredential", 200),
         "nothing was created"
+    );
+    tokio::time::sleep(DRIFT_INTERVAL * 2).await;
+    let later = env.emulator.stats().await;
+    let retries = later.total("createCredential") - blocked.total("createCredential");
+    assert!(
+        retries <= 2,
+        "{retries} create attempts in 6 s while QuotaExceeded: no create loop"
     );
 
     env.delete_in_controlhub(&by_hand[0]).await;
