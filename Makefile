@@ -9,7 +9,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEV_DIR := target/dev
 
-.PHONY: help tools venv build build-release lint fmt crds test test-rust test-sdk demo dev-up dev-down bench clean-dev
+.PHONY: help tools venv build build-release lint fmt crds test test-rust test-strict test-sdk demo dev-up dev-down bench clean-dev
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ test: tools venv lint build test-rust test-sdk ## The whole test suite
 
 test-rust: build
 	K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" $(CARGO) test --workspace --no-fail-fast
+
+test-strict: build ## e2e stories against the strict emulator profile
+	E2E_EMULATOR_PROFILE=strict K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" $(CARGO) test --test e2e --no-fail-fast
 
 test-sdk: build venv
 	CONTROLHUB_EMULATOR_BIN="$(CURDIR)/target/debug/controlhub-emulator" .venv/bin/python -m pytest -q tests/sdk

@@ -6,15 +6,20 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::profile::Profile;
+
 const AFTER_HELP: &str = "\
 Admin API (authenticated like Control Hub calls, with an org-admin credential):
   POST   /emulator/v1/users                    {\"email\",\"name\",\"roles\":[..],\"serviceAccount\":bool} -> {\"userId\"}
   PUT    /emulator/v1/users/{userId}           {\"email\",\"name\",\"roles\",\"active\"} (partial)
   DELETE /emulator/v1/users/{userId}           deletes the user and every credential it owns or registered
   POST   /emulator/v1/users/{userId}/credentials {\"label\"} -> the credential with its token
-  GET|PUT /emulator/v1/settings                {\"serviceAccountsEnabled\",\"adminsMayRegenerateForOthers\",\"credentialLimit\"}
+  GET|PUT /emulator/v1/settings                {\"serviceAccountsEnabled\",\"adminsMayRegenerateForOthers\",\"adminsMayRenameForOthers\",
+                                                \"credentialLimit\",\"quotaIssueCode\",\"quotaIssueMessage\"} (partial)
   GET|PUT|DELETE /emulator/v1/faults           {\"latencyMs\",\"errorRate\",\"rateLimitRate\",\"retryAfterSeconds\",
-                                                \"dropRate\",\"revocationDelayMs\",\"operations\":[..]} (PUT replaces)
+                                                \"dropRate\",\"revocationDelayMs\",\"listLagMs\",\"operations\":[..]}
+                                                (PUT replaces; absent fields take the profile's values)
+  GET|PUT /emulator/v1/profile                 {\"profile\":\"default\"|\"strict\"} -> {\"profile\",\"settings\",\"faults\"}
   GET|DELETE /emulator/v1/stats                {\"operations\":{\"<operation>\":{\"<status>\":count}}}
 
 SDK: ControlHub(credential_id=<admin.credentialId>, token=<admin.authToken>, aster_url=<url>)
@@ -74,4 +79,11 @@ pub struct Cli {
     /// each request's Host header, so the org-info landingUrl always points back at the emulator.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+
+    /// Choices for the behaviours the public Control Hub sources leave open. "strict" takes the least
+    /// convenient one for each: admins may not rename or regenerate other users' credentials, the
+    /// quota refusal has another code and a generic message, lists lag 2 s behind changes and
+    /// revocation takes 2 s. Overrides the state file's settings. Also PUT /emulator/v1/profile.
+    #[arg(long, value_name = "PROFILE", value_enum)]
+    pub profile: Option<Profile>,
 }

@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, header};
 
 use crate::faults::Faults;
 use crate::openapi::OpenApiDocs;
+use crate::profile::Profile;
 use crate::state::Store;
 use crate::stats::Stats;
 
@@ -34,6 +35,8 @@ pub struct Shared {
     pub store: Store,
     pub faults: Faults,
     pub stats: Stats,
+    /// The profile last chosen (`--profile` or the admin API); it gives the fault baseline.
+    pub profile: parking_lot::RwLock<Profile>,
     pub openapi: OpenApiDocs,
     pub scheme: Scheme,
     /// A fixed public base URL (`--public-url`); otherwise derived from each request's `Host`.

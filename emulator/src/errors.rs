@@ -18,7 +18,7 @@ pub const WWW_AUTHENTICATE_VALUE: &str = "dpm";
 
 #[derive(Debug, Serialize)]
 pub struct Issue {
-    pub code: &'static str,
+    pub code: String,
     pub message: String,
 }
 
@@ -79,8 +79,8 @@ impl ApiError {
         }
     }
 
-    /// The stable `ISSUES` code.
-    pub fn code(&self) -> &'static str {
+    /// The stable `ISSUES` code (the quota refusal's is configurable).
+    pub fn code(&self) -> &str {
         match self {
             ApiError::Unauthenticated => "SSO_01",
             ApiError::OrgMismatch(_) => "SECURITY_ORGANIZATION_MISMATCH",
@@ -103,7 +103,8 @@ fn state_status(error: &StateError) -> StatusCode {
         StateError::NotOrgAdmin(_)
         | StateError::NotCredentialOwner(_)
         | StateError::ServiceAccountsDisabled
-        | StateError::RegenerateForOthers(_) => StatusCode::FORBIDDEN,
+        | StateError::RegenerateForOthers(_)
+        | StateError::RenameForOthers(_) => StatusCode::FORBIDDEN,
         StateError::TargetUserUnusable(_)
         | StateError::CredentialLimit { .. }
         | StateError::LabelRequired
@@ -113,7 +114,7 @@ fn state_status(error: &StateError) -> StatusCode {
     }
 }
 
-fn state_code(error: &StateError) -> &'static str {
+fn state_code(error: &StateError) -> &str {
     match error {
         StateError::CredentialNotFound(_) => "SECURITY_CREDENTIAL_NOT_FOUND",
         StateError::UserNotFound(_) => "SECURITY_USER_NOT_FOUND",
@@ -121,8 +122,9 @@ fn state_code(error: &StateError) -> &'static str {
         StateError::NotCredentialOwner(_) => "SECURITY_CREDENTIAL_NOT_OWNED",
         StateError::ServiceAccountsDisabled => "SECURITY_SERVICE_ACCOUNTS_DISABLED",
         StateError::RegenerateForOthers(_) => "SECURITY_REGENERATE_FOR_OTHERS_FORBIDDEN",
+        StateError::RenameForOthers(_) => "SECURITY_RENAME_FORBIDDEN",
         StateError::TargetUserUnusable(_) => "SECURITY_INVALID_TARGET_USER",
-        StateError::CredentialLimit { .. } => "SECURITY_API_CREDENTIALS_LIMIT",
+        StateError::CredentialLimit { code, .. } => code,
         StateError::LabelRequired => "SECURITY_LABEL_REQUIRED",
         StateError::CannotDeleteSelf => "SECURITY_CANNOT_DELETE_SELF",
         StateError::Invalid(_) => "REST_INVALID_REQUEST",
@@ -140,7 +142,7 @@ impl IntoResponse for ApiError {
         }
         let body = IssuesBody {
             issues: vec![Issue {
-                code: self.code(),
+                code: self.code().to_string(),
                 message: self.to_string(),
             }],
         };
@@ -180,6 +182,8 @@ mod tests {
             ApiError::State(StateError::CredentialLimit {
                 owner: UserId::new("u@o"),
                 limit: 10,
+                code: "X".into(),
+                message: "x".into(),
             }),
             ApiError::State(StateError::NotOrgAdmin("x")),
             ApiError::InvalidBody("x".into()),
@@ -197,12 +201,29 @@ mod tests {
 
     #[test]
     fn the_limit_message_states_the_limit() {
+        let refused = crate::state::rules::check_limit(
+            &UserId::new("u@o"),
+            10,
+            &crate::state::model::Settings::default(),
+        );
+        let Err(refusal) = refused else {
+            panic!("the limit must refuse an eleventh credential")
+        };
+        let error = ApiError::State(refusal);
+        assert_eq!(error.code(), "SECURITY_API_CREDENTIALS_LIMIT");
+        assert!(error.to_string().contains("10"));
+    }
+
+    #[test]
+    fn the_limit_code_and_message_are_configurable() {
         let error = ApiError::State(StateError::CredentialLimit {
             owner: UserId::new("u@o"),
             limit: 10,
+            code: "SECURITY_0042".into(),
+            message: "Validation failed".into(),
         });
-        assert_eq!(error.code(), "SECURITY_API_CREDENTIALS_LIMIT");
-        assert!(error.to_string().contains("10"));
+        assert_eq!(error.code(), "SECURITY_0042");
+        assert_eq!(error.to_string(), "Validation failed");
     }
 
     #[test]

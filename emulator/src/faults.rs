@@ -32,6 +32,8 @@ pub struct FaultConfig {
     pub drop_rate: f64,
     /// How long tokens invalidated by deactivation, regeneration or deletion keep working.
     pub revocation_delay_ms: u64,
+    /// How long lists keep showing a credential as it was before its creation or last change.
+    pub list_lag_ms: u64,
     /// Targeted operations; empty means every Control Hub operation (never the admin API).
     pub operations: Vec<Operation>,
     /// A misbehaving server: every create makes the credential for this user ID instead of the
@@ -50,6 +52,7 @@ impl Default for FaultConfig {
             retry_after_seconds: 1,
             drop_rate: 0.0,
             revocation_delay_ms: 0,
+            list_lag_ms: 0,
             operations: Vec::new(),
             create_owner_override: None,
         }
@@ -67,9 +70,12 @@ impl FaultConfig {
                 return Err(format!("`{name}` must be between 0 and 1"));
             }
         }
-        if self.latency_ms > MAX_LATENCY_MS || self.revocation_delay_ms > MAX_LATENCY_MS {
+        if self.latency_ms > MAX_LATENCY_MS
+            || self.revocation_delay_ms > MAX_LATENCY_MS
+            || self.list_lag_ms > MAX_LATENCY_MS
+        {
             return Err(format!(
-                "`latencyMs` and `revocationDelayMs` must be at most {MAX_LATENCY_MS}"
+                "`latencyMs`, `revocationDelayMs` and `listLagMs` must be at most {MAX_LATENCY_MS}"
             ));
         }
         Ok(())
@@ -137,6 +143,10 @@ impl Faults {
 
     pub fn revocation_delay(&self) -> Duration {
         Duration::from_millis(self.config.read().revocation_delay_ms)
+    }
+
+    pub fn list_lag(&self) -> Duration {
+        Duration::from_millis(self.config.read().list_lag_ms)
     }
 
     /// Rolls the dice for one request of `operation`.

@@ -7,7 +7,8 @@
 //! - `routes` (+ `paths`, `extract`, `observe`): the HTTP surface;
 //! - `auth`, `errors`, `wire`, `openapi`, `roles`: authentication, ISSUES errors, JSON shapes;
 //! - `state`: the organization, its rules and persistence; `token`, `ids`: tokens and identifiers;
-//! - `faults`, `stats`, `operation`: fault injection and request counts per operation.
+//! - `faults`, `stats`, `operation`: fault injection and request counts per operation;
+//! - `profile`: one switch for the behaviours the public sources leave open (`--profile strict`).
 //!
 //! [`build_app`] gives the router for in-process use.
 
@@ -22,6 +23,7 @@ pub mod observe;
 pub mod openapi;
 pub mod operation;
 pub mod paths;
+pub mod profile;
 pub mod roles;
 pub mod routes;
 pub mod server;

@@ -59,6 +59,8 @@ operations! {
     AdminUpdateFaults => "adminUpdateFaults",
     AdminGetStats => "adminGetStats",
     AdminResetStats => "adminResetStats",
+    AdminGetProfile => "adminGetProfile",
+    AdminSetProfile => "adminSetProfile",
     Unknown => "unknown",
 }
 
@@ -112,6 +114,8 @@ impl Operation {
             paths::ADMIN_FAULTS if get => Operation::AdminGetFaults,
             paths::ADMIN_FAULTS if put || delete => Operation::AdminUpdateFaults,
             paths::ADMIN_STATS if get => Operation::AdminGetStats,
+            paths::ADMIN_PROFILE if get => Operation::AdminGetProfile,
+            paths::ADMIN_PROFILE if put => Operation::AdminSetProfile,
             paths::ADMIN_STATS if delete => Operation::AdminResetStats,
             other if get && other.ends_with(paths::OPENAPI_SUFFIX) => Operation::OpenApi,
             _ => Operation::Unknown,

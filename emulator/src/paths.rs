@@ -42,6 +42,7 @@ pub const ADMIN_USER_CREDENTIALS: &str = "/emulator/v1/users/{user_id}/credentia
 pub const ADMIN_SETTINGS: &str = "/emulator/v1/settings";
 pub const ADMIN_FAULTS: &str = "/emulator/v1/faults";
 pub const ADMIN_STATS: &str = "/emulator/v1/stats";
+pub const ADMIN_PROFILE: &str = "/emulator/v1/profile";
 
 /// `/{app}/rest/openapi.json`.
 pub fn openapi(app: &str) -> String {

@@ -72,10 +72,15 @@ pub async fn run(cli: Cli) -> Result<(), ServeError> {
         .clone()
         .unwrap_or_else(|| format!("{}://{addr}", scheme.as_str()));
     let line = StartupLine::new(url.trim_end_matches('/').to_string(), &store);
+    let profile = cli.profile.unwrap_or_default();
+    let faults = Faults::default();
+    // The baseline of a profile is always a valid configuration.
+    let _ = faults.set(profile.fault_baseline());
     let state = AppState::new(Shared {
         store,
-        faults: Faults::default(),
+        faults,
         stats: Stats::default(),
+        profile: parking_lot::RwLock::new(profile),
         openapi: OpenApiDocs::build(),
         scheme,
         public_url: cli.public_url.clone(),

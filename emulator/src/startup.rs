@@ -113,6 +113,9 @@ fn load_or_create(cli: &Cli) -> Result<Data, StartError> {
     if let Some(limit) = cli.credential_limit {
         data.settings.credential_limit = limit;
     }
+    if let Some(profile) = cli.profile {
+        profile.apply_to_settings(&mut data.settings);
+    }
     // Refuse an issuer or org ID whose tokens the SDK could not decode, before serving anything.
     token::mint(&cli.iss, &CredentialId::generate(), &data.org.id)?;
     Ok(data)

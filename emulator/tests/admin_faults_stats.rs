@@ -119,12 +119,18 @@ async fn settings_update_partially_and_return_the_full_settings() {
     let initial = api.admin(Method::GET, "/settings", &emulator.admin, None).await;
     assert_eq!(
         initial.body,
-        json!({"serviceAccountsEnabled": true, "adminsMayRegenerateForOthers": false, "credentialLimit": 10})
+        json!({"serviceAccountsEnabled": true, "adminsMayRegenerateForOthers": false,
+               "adminsMayRenameForOthers": true, "credentialLimit": 10,
+               "quotaIssueCode": "SECURITY_API_CREDENTIALS_LIMIT",
+               "quotaIssueMessage": "user {owner} already holds the maximum of {limit} API credentials (limit {limit} per user)"})
     );
     let changed = api.settings(&emulator.admin, json!({"credentialLimit": 2})).await;
     assert_eq!(
         changed.body,
-        json!({"serviceAccountsEnabled": true, "adminsMayRegenerateForOthers": false, "credentialLimit": 2})
+        json!({"serviceAccountsEnabled": true, "adminsMayRegenerateForOthers": false,
+               "adminsMayRenameForOthers": true, "credentialLimit": 2,
+               "quotaIssueCode": "SECURITY_API_CREDENTIALS_LIMIT",
+               "quotaIssueMessage": "user {owner} already holds the maximum of {limit} API credentials (limit {limit} per user)"})
     );
     let user = api
         .create_user(&emulator.admin, "two@example.com", &[], false)

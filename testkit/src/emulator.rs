@@ -87,10 +87,21 @@ pub struct Settings {
     pub admins_may_regenerate_for_others: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credential_limit: Option<u32>,
+    /// Whether org admins may change the label of other users' credentials (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admins_may_rename_for_others: Option<bool>,
+    /// The `ISSUES` code of the refusal of one credential too many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_issue_code: Option<String>,
+    /// Its message (`{owner}` and `{limit}` are substituted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_issue_message: Option<String>,
 }
 
 /// Injected faults (`/emulator/v1/faults`). Rates are probabilities in `[0, 1]`; an empty
-/// `operations` list applies the faults to every operation. `Faults::default()` injects nothing.
+/// `operations` list applies the faults to every operation. `Faults::default()` injects nothing
+/// beyond the emulator's profile: the `None` delays take the profile's values (0 by default, 2 s
+/// under `strict`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Faults {
@@ -103,7 +114,11 @@ pub struct Faults {
     /// Share of requests whose connection is closed without a response.
     pub drop_rate: f64,
     /// Delay before deactivation, regeneration and deletion take effect for authentication.
-    pub revocation_delay_ms: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_delay_ms: Option<u64>,
+    /// How long lists show a credential as it was before its creation or last label/active change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub list_lag_ms: Option<u64>,
     /// Emulator operation names, e.g. `createCredential`, `listCredentials`.
     pub operations: Vec<String>,
     /// Every create makes the credential for this user instead of the one requested.
@@ -147,6 +162,8 @@ impl Stats {
 }
 
 /// Options for starting the emulator.
+///
+/// `--profile` is one of the emulator's profiles, e.g. [`EmulatorOptions::profile`]`("strict")`.
 #[derive(Debug, Clone, Default)]
 pub struct EmulatorOptions {
     binary: Option<PathBuf>,
@@ -178,6 +195,12 @@ impl EmulatorOptions {
     pub fn tls(mut self) -> Self {
         self.tls = true;
         self
+    }
+
+    /// Starts with `--profile NAME`: `"default"` or `"strict"` (the least convenient choice for
+    /// every behaviour the public Control Hub sources leave open; see the emulator's README).
+    pub fn profile(self, name: impl Into<String>) -> Self {
+        self.arg("--profile").arg(name)
     }
 
     /// Passes an extra command-line argument (e.g. `--iss`).
@@ -395,7 +418,14 @@ impl Emulator {
             .await;
     }
 
-    /// Removes every injected fault.
+    /// Switches the profile (`PUT /emulator/v1/profile`): `"default"` or `"strict"`.
+    pub async fn set_profile(&self, name: &str) {
+        let body = serde_json::json!({ "profile": name });
+        self.admin_ok(Method::PUT, "/emulator/v1/profile", Some(&body))
+            .await;
+    }
+
+    /// Removes every injected fault (back to the profile's delays).
     pub async fn clear_faults(&self) {
         self.set_faults(&Faults::default()).await;
     }
@@ -679,6 +709,8 @@ mod tests {
     fn faults_serialize_with_the_documented_names() {
         let faults = Faults {
             error_rate: 1.0,
+            revocation_delay_ms: Some(1),
+            list_lag_ms: Some(2),
             ..Faults::for_operations(&["createCredential"])
         };
         let json = serde_json::to_value(&faults).unwrap();
@@ -689,10 +721,13 @@ mod tests {
             "retryAfterSeconds",
             "dropRate",
             "revocationDelayMs",
+            "listLagMs",
         ] {
             assert!(json.get(key).is_some(), "{key} missing in {json}");
         }
         assert_eq!(json["operations"], serde_json::json!(["createCredential"]));
+        let defaults = serde_json::to_value(Faults::default()).unwrap();
+        assert!(defaults.get("listLagMs").is_none() && defaults.get("revocationDelayMs").is_none());
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::support::{TestNamespace, eventually, plane};
 
 pub const CONNECTION: &str = "controlhub";
 pub const WAIT: Duration = Duration::from_secs(60);
+/// Names the emulator profile (`default`, `strict`) of every test that does not choose one.
+pub const PROFILE_ENV: &str = "E2E_EMULATOR_PROFILE";
 
 /// Installs the CRDs (exactly the generated ones) once per test run.
 pub async fn install_crds() {
@@ -114,6 +116,8 @@ pub struct EnvOptions {
     pub emulator_state: bool,
     /// allowedUserIds of the connection.
     pub allowed_user_ids: Vec<String>,
+    /// The emulator's `--profile` (e.g. `strict`); unset: `$E2E_EMULATOR_PROFILE`, else none.
+    pub emulator_profile: Option<String>,
 }
 
 impl Env {
@@ -138,6 +142,14 @@ impl Env {
         let mut emulator_options = EmulatorOptions::new();
         if options.emulator_state {
             emulator_options = emulator_options.state_file(dir.join("emulator-state.json"));
+        }
+        let profile = options
+            .emulator_profile
+            .clone()
+            .or_else(|| std::env::var(PROFILE_ENV).ok())
+            .filter(|p| !p.trim().is_empty());
+        if let Some(profile) = profile {
+            emulator_options = emulator_options.profile(profile.trim());
         }
         let emulator = emulator_options.start();
 

@@ -23,6 +23,7 @@ mod rotation;
 mod secrets;
 mod service_accounts;
 mod smoke;
+mod strict;
 mod teardown;
 mod tenant;
 mod time;

@@ -15,6 +15,7 @@ use crate::errors::ApiError;
 use crate::extract::{JsonBody, PathParams};
 use crate::faults::FaultConfig;
 use crate::ids::{CredentialId, UserId};
+use crate::profile::Profile;
 use crate::state::SettingsPatch;
 use crate::state::model::Settings;
 use crate::state::users::{NewUser, UserChanges};
@@ -133,7 +134,7 @@ pub async fn issue_credential(
     let user = UserId::new(path.user_id);
     let issued = state
         .store
-        .issue_for_user(&user, body.label.unwrap_or_default())
+        .issue_for_user(&user, body.label.unwrap_or_default(), state.faults.list_lag())
         .await?;
     Ok(Json(ApiCredentialsJson::new(&issued.credential, issued.token)))
 }
@@ -157,20 +158,29 @@ pub async fn get_faults(State(state): State<AppState>, OrgAdmin(_caller): OrgAdm
     Json(state.faults.get())
 }
 
-/// `PUT /emulator/v1/faults`: replaces the whole fault configuration (`{}` clears it).
+/// `PUT /emulator/v1/faults`: replaces the whole fault configuration; absent fields take the
+/// profile's baseline (`{}` clears every fault under the default profile).
 pub async fn put_faults(
     State(state): State<AppState>,
     OrgAdmin(_caller): OrgAdmin,
-    JsonBody(config): JsonBody<FaultConfig>,
+    JsonBody(body): JsonBody<serde_json::Map<String, serde_json::Value>>,
 ) -> Result<Json<FaultConfig>, ApiError> {
+    let baseline = state.profile.read().fault_baseline();
+    let mut merged = match serde_json::to_value(&baseline) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    merged.extend(body);
+    let config: FaultConfig = serde_json::from_value(serde_json::Value::Object(merged))
+        .map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     let config = state.faults.set(config).map_err(ApiError::InvalidBody)?;
     tracing::info!(?config, "admin API changed faults");
     Ok(Json(config))
 }
 
-/// `DELETE /emulator/v1/faults`: clears every fault.
+/// `DELETE /emulator/v1/faults`: clears every fault (back to the profile's baseline).
 pub async fn clear_faults(State(state): State<AppState>, OrgAdmin(_caller): OrgAdmin) -> Json<FaultConfig> {
-    let cleared = FaultConfig::default();
+    let cleared = state.profile.read().fault_baseline();
     // The default configuration is always valid.
     let _ = state.faults.set(cleared.clone());
     Json(cleared)
@@ -184,4 +194,48 @@ pub async fn get_stats(State(state): State<AppState>, OrgAdmin(_caller): OrgAdmi
 pub async fn reset_stats(State(state): State<AppState>, OrgAdmin(_caller): OrgAdmin) -> Json<StatsSnapshot> {
     state.stats.reset();
     Json(state.stats.snapshot())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    profile: Profile,
+}
+
+/// The profile with what it sets.
+#[derive(Debug, Serialize)]
+pub struct ProfileJson {
+    profile: Profile,
+    settings: Settings,
+    faults: FaultConfig,
+}
+
+/// `GET /emulator/v1/profile`.
+pub async fn get_profile(State(state): State<AppState>, OrgAdmin(_caller): OrgAdmin) -> Json<ProfileJson> {
+    Json(ProfileJson {
+        profile: *state.profile.read(),
+        settings: state.store.read(|data| data.settings.clone()),
+        faults: state.faults.get(),
+    })
+}
+
+/// `PUT /emulator/v1/profile {"profile":"strict"|"default"}`: sets the settings and faults of the
+/// open behaviours (other settings and faults are kept) and the fault baseline.
+pub async fn put_profile(
+    State(state): State<AppState>,
+    OrgAdmin(_caller): OrgAdmin,
+    JsonBody(body): JsonBody<ProfileBody>,
+) -> Result<Json<ProfileJson>, ApiError> {
+    let profile = body.profile;
+    let settings = state.store.apply_profile(profile).await?;
+    *state.profile.write() = profile;
+    let mut faults = state.faults.get();
+    profile.apply_to_faults(&mut faults);
+    let faults = state.faults.set(faults).map_err(ApiError::InvalidBody)?;
+    tracing::info!(?profile, "admin API changed the profile");
+    Ok(Json(ProfileJson {
+        profile,
+        settings,
+        faults,
+    }))
 }

@@ -41,12 +41,9 @@ pub async fn list_own(
     PathParams(path): PathParams<OrgPath>,
 ) -> Result<CredentialList, ApiError> {
     require_own_org(&caller, &path.org_id)?;
-    let listed = state.store.read(|data| {
-        data.owned_by(&caller.user_id)
-            .map(ApiCredentialsJson::listed)
-            .collect()
-    });
-    Ok(Json(listed))
+    let lag = state.faults.list_lag();
+    let listed = state.store.list_owned(&caller.user_id, lag);
+    Ok(Json(listed.iter().map(ApiCredentialsJson::listed).collect()))
 }
 
 /// `GET …/api-user-credentials-for-org[?userId=]`: every credential of the org (org admins only).
@@ -59,15 +56,12 @@ pub async fn list_org(
     require_own_org(&caller, &path.org_id)?;
     require_org_admin(&caller, "list the API credentials of the organization")?;
     let owner = query.user_id.filter(|id| !id.is_empty()).map(UserId::new);
-    let listed = state.store.read(|data| match &owner {
-        Some(owner) => data.owned_by(owner).map(ApiCredentialsJson::listed).collect(),
-        None => data
-            .all_credentials()
-            .into_iter()
-            .map(ApiCredentialsJson::listed)
-            .collect(),
-    });
-    Ok(Json(listed))
+    let lag = state.faults.list_lag();
+    let listed = match &owner {
+        Some(owner) => state.store.list_owned(owner, lag),
+        None => state.store.list_all(lag),
+    };
+    Ok(Json(listed.iter().map(ApiCredentialsJson::listed).collect()))
 }
 
 /// `POST …/api-user-credentials`: creates a credential and returns it with its token.
@@ -82,7 +76,8 @@ pub async fn create(
     if let Some(owner) = state.faults.create_owner_override() {
         request.user_id = Some(UserId::new(owner));
     }
-    let issued = state.store.create_credential(&caller, request).await?;
+    let lag = state.faults.list_lag();
+    let issued = state.store.create_credential(&caller, request, lag).await?;
     tracing::debug!(credential = %issued.credential.id, owner = %issued.credential.user_id, "created API credential");
     Ok(Json(ApiCredentialsJson::new(&issued.credential, issued.token)))
 }
@@ -99,7 +94,7 @@ pub async fn update(
     let delay = state.faults.revocation_delay();
     let issued = state
         .store
-        .update_credential(&caller, &id, body.into_update(), delay)
+        .update_credential(&caller, &id, body.into_update(), delay, state.faults.list_lag())
         .await?;
     tracing::debug!(credential = %id, regenerated = issued.token.is_some(), "updated API credential");
     Ok(Json(ApiCredentialsJson::new(&issued.credential, issued.token)))

@@ -60,6 +60,10 @@ pub fn build_app(state: AppState) -> Router {
         .route(
             paths::ADMIN_STATS,
             get(admin::get_stats).delete(admin::reset_stats),
+        )
+        .route(
+            paths::ADMIN_PROFILE,
+            get(admin::get_profile).put(admin::put_profile),
         );
     for app in paths::OPENAPI_APPS {
         let handler = move |State(state): State<AppState>| sdk_init::openapi(state, app);

@@ -124,6 +124,7 @@ impl Data {
             (true, None) => return Err(StateError::Invalid("regeneration needs a fresh token".into())),
             (false, _) => None,
         };
+        rules::may_rename(caller, current, request.label.as_deref(), &settings)?;
         if let Some(label) = &request.label {
             rules::validate_label(label)?;
         }

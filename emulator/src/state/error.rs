@@ -27,8 +27,17 @@ pub enum StateError {
     RegenerateForOthers(CredentialId),
     #[error("user {0} is not an active user of this organization")]
     TargetUserUnusable(UserId),
-    #[error("user {owner} already holds the maximum of {limit} API credentials (limit {limit} per user)")]
-    CredentialLimit { owner: UserId, limit: u32 },
+    #[error("organization administrators cannot rename API credentials of other users (credential {0})")]
+    RenameForOthers(CredentialId),
+    /// One credential too many; `code` and `message` come from the settings (`quotaIssueCode`,
+    /// `quotaIssueMessage`), since the real service's are unknown.
+    #[error("{message}")]
+    CredentialLimit {
+        owner: UserId,
+        limit: u32,
+        code: String,
+        message: String,
+    },
     #[error("the API credential label must not be blank")]
     LabelRequired,
     #[error("a user cannot delete their own account")]

@@ -73,16 +73,29 @@ pub struct Credential {
     pub created_on: EpochMillis,
 }
 
-/// Organization settings the emulator lets tests change (controlhub-api.md §10).
+/// The `ISSUES` code of the per-owner limit refusal by default (the real one is unknown).
+pub const DEFAULT_QUOTA_ISSUE_CODE: &str = "SECURITY_API_CREDENTIALS_LIMIT";
+/// Its default message; `{owner}` and `{limit}` are replaced by the owner's ID and the limit.
+pub const DEFAULT_QUOTA_ISSUE_MESSAGE: &str =
+    "user {owner} already holds the maximum of {limit} API credentials (limit {limit} per user)";
+
+/// Organization settings the emulator lets tests change (controlhub-api.md §10). Fields absent
+/// from an older state file take their defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct Settings {
     /// The org configuration `Enable service accounts.`: gates creating credentials for others.
     pub service_accounts_enabled: bool,
     /// Whether org admins may regenerate other users' credentials (refused by default).
     pub admins_may_regenerate_for_others: bool,
+    /// Whether org admins may change the label of other users' credentials (allowed by default).
+    pub admins_may_rename_for_others: bool,
     /// Credentials per owner, active and inactive alike.
     pub credential_limit: u32,
+    /// The `ISSUES` code of the refusal of one credential too many.
+    pub quota_issue_code: String,
+    /// The `ISSUES` message of that refusal (`{owner}` and `{limit}` are substituted).
+    pub quota_issue_message: String,
 }
 
 impl Default for Settings {
@@ -90,7 +103,10 @@ impl Default for Settings {
         Self {
             service_accounts_enabled: true,
             admins_may_regenerate_for_others: false,
+            admins_may_rename_for_others: true,
             credential_limit: 10,
+            quota_issue_code: DEFAULT_QUOTA_ISSUE_CODE.into(),
+            quota_issue_message: DEFAULT_QUOTA_ISSUE_MESSAGE.into(),
         }
     }
 }

@@ -54,6 +54,22 @@ pub fn may_regenerate(
     }
 }
 
+/// Changing the label: the owner; an org admin only when the settings allow it. Re-sending the
+/// current label is not a rename.
+pub fn may_rename(
+    caller: &Principal,
+    credential: &Credential,
+    label: Option<&str>,
+    settings: &Settings,
+) -> Result<(), StateError> {
+    let renames = label.is_some_and(|label| label != credential.label);
+    if !renames || credential.user_id == caller.user_id || settings.admins_may_rename_for_others {
+        Ok(())
+    } else {
+        Err(StateError::RenameForOthers(credential.id.clone()))
+    }
+}
+
 /// Org-wide views and the emulator's admin API: org admins only.
 pub fn require_org_admin(caller: &Principal, action: &'static str) -> Result<(), StateError> {
     if caller.is_org_admin() {
@@ -75,9 +91,15 @@ pub fn validate_label(label: &str) -> Result<(), StateError> {
 /// One more credential for `owner` must stay within the per-owner limit.
 pub fn check_limit(owner: &UserId, held: usize, settings: &Settings) -> Result<(), StateError> {
     if held >= settings.credential_limit as usize {
+        let limit = settings.credential_limit;
         Err(StateError::CredentialLimit {
             owner: owner.clone(),
-            limit: settings.credential_limit,
+            limit,
+            code: settings.quota_issue_code.clone(),
+            message: settings
+                .quota_issue_message
+                .replace("{owner}", owner.as_str())
+                .replace("{limit}", &limit.to_string()),
         })
     } else {
         Ok(())
@@ -223,6 +245,26 @@ mod tests {
     }
 
     #[test]
+    fn admins_rename_others_credentials_only_when_allowed() {
+        let owner = principal(&["user"]);
+        let admin = principal(&[ORG_ADMIN_ROLE]);
+        let credential = credential_of(&owner.user_id);
+        let strict = Settings {
+            admins_may_rename_for_others: false,
+            ..Settings::default()
+        };
+        assert!(may_rename(&admin, &credential, Some("y"), &Settings::default()).is_ok());
+        assert!(matches!(
+            may_rename(&admin, &credential, Some("y"), &strict),
+            Err(StateError::RenameForOthers(_))
+        ));
+        // Re-sending the current label, or no label, is not a rename.
+        assert!(may_rename(&admin, &credential, Some("x"), &strict).is_ok());
+        assert!(may_rename(&admin, &credential, None, &strict).is_ok());
+        assert!(may_rename(&owner, &credential, Some("y"), &strict).is_ok());
+    }
+
+    #[test]
     fn blank_labels_are_refused() {
         assert!(validate_label("ok").is_ok());
         for blank in ["", "   ", "\t\n"] {
@@ -240,8 +282,20 @@ mod tests {
         assert!(check_limit(&owner, 2, &settings).is_ok());
         let refused = check_limit(&owner, 3, &settings);
         assert!(matches!(
-            refused,
-            Err(StateError::CredentialLimit { limit: 3, .. })
+            &refused,
+            Err(StateError::CredentialLimit { limit: 3, code, message, .. })
+                if code == "SECURITY_API_CREDENTIALS_LIMIT"
+                    && message == "user u@o already holds the maximum of 3 API credentials (limit 3 per user)"
+        ));
+        let custom = Settings {
+            quota_issue_code: "SECURITY_0042".into(),
+            quota_issue_message: "Validation failed".into(),
+            ..settings
+        };
+        assert!(matches!(
+            check_limit(&owner, 3, &custom),
+            Err(StateError::CredentialLimit { code, message, .. })
+                if code == "SECURITY_0042" && message == "Validation failed"
         ));
     }
 }

@@ -15,6 +15,7 @@ use crate::ids::{CredentialId, UserId};
 use crate::state::credentials::{CreateCredential, Fresh, Issued, UpdateCredential};
 use crate::state::data::{AuthFailure, Data};
 use crate::state::error::StateError;
+use crate::state::list_lag::ListLag;
 use crate::state::model::{Credential, Principal, Settings, User};
 use crate::state::persist::{PersistError, Persister};
 use crate::state::revocation::Revocations;
@@ -36,7 +37,10 @@ pub enum StoreError {
 pub struct SettingsPatch {
     pub service_accounts_enabled: Option<bool>,
     pub admins_may_regenerate_for_others: Option<bool>,
+    pub admins_may_rename_for_others: Option<bool>,
     pub credential_limit: Option<u32>,
+    pub quota_issue_code: Option<String>,
+    pub quota_issue_message: Option<String>,
 }
 
 #[derive(Debug)]
@@ -45,6 +49,7 @@ pub struct Store {
     issuer: String,
     persister: Option<Persister>,
     revocations: Revocations,
+    list_lag: ListLag,
 }
 
 impl Store {
@@ -56,6 +61,7 @@ impl Store {
             issuer: issuer.into(),
             persister: None,
             revocations: Revocations::default(),
+            list_lag: ListLag::default(),
         }
     }
 
@@ -68,6 +74,7 @@ impl Store {
             issuer: issuer.into(),
             persister: Some(persister),
             revocations: Revocations::default(),
+            list_lag: ListLag::default(),
         })
     }
 
@@ -121,23 +128,52 @@ impl Store {
         }
     }
 
+    /// The credentials `owner` holds, as lists show them (see [`ListLag`]); `lag` zero ends any lag.
+    pub fn list_owned(&self, owner: &UserId, lag: Duration) -> Vec<Credential> {
+        self.read(|data| self.lagged(data.owned_by(owner), lag))
+    }
+
+    /// Every credential of the organization, as lists show them.
+    pub fn list_all(&self, lag: Duration) -> Vec<Credential> {
+        self.read(|data| self.lagged(data.all_credentials(), lag))
+    }
+
+    fn lagged<'a>(
+        &self,
+        credentials: impl IntoIterator<Item = &'a Credential>,
+        lag: Duration,
+    ) -> Vec<Credential> {
+        if lag.is_zero() {
+            self.list_lag.clear();
+        }
+        self.list_lag.listed(credentials)
+    }
+
+    /// Creates a credential; lists show it only after `list_lag`.
     pub async fn create_credential(
         &self,
         caller: &Principal,
         request: CreateCredential,
+        list_lag: Duration,
     ) -> Result<Issued, StoreError> {
         let fresh = self.fresh()?;
-        self.mutate(|data| data.create_credential(caller, request, fresh))
-            .await
+        self.mutate(|data| {
+            let issued = data.create_credential(caller, request, fresh)?;
+            self.list_lag.record(None, &issued.credential, list_lag);
+            Ok(issued)
+        })
+        .await
     }
 
-    /// Updates a credential; tokens it invalidates keep working for `revocation_delay`.
+    /// Updates a credential; tokens it invalidates keep working for `revocation_delay`, and lists
+    /// show the change only after `list_lag`.
     pub async fn update_credential(
         &self,
         caller: &Principal,
         id: &CredentialId,
         request: UpdateCredential,
         revocation_delay: Duration,
+        list_lag: Duration,
     ) -> Result<Issued, StoreError> {
         let minted = if request.regenerate {
             Some(self.mint(id)?)
@@ -145,7 +181,10 @@ impl Store {
             None
         };
         self.mutate(|data| {
+            let before = data.credential(id).cloned();
             let (issued, revoked) = data.update_credential(caller, id, request, minted)?;
+            self.list_lag
+                .record(before.as_ref(), &issued.credential, list_lag);
             if let (Some(token), true) = (&issued.token, data.bootstrap.credential_id == *id) {
                 data.bootstrap.auth_token = token.clone();
             }
@@ -165,6 +204,7 @@ impl Store {
     ) -> Result<Credential, StoreError> {
         self.mutate(|data| {
             let (credential, revoked) = data.delete_credential(caller, id)?;
+            self.list_lag.forget(id);
             if let Some(revoked) = revoked {
                 self.revocations.record(revoked, revocation_delay);
             }
@@ -174,14 +214,22 @@ impl Store {
     }
 
     /// Admin API: a credential for `user` as if that user had created it in the UI.
-    pub async fn issue_for_user(&self, user: &UserId, label: String) -> Result<Issued, StoreError> {
+    /// Lists show it only after `list_lag`, as any new credential.
+    pub async fn issue_for_user(
+        &self,
+        user: &UserId,
+        label: String,
+        list_lag: Duration,
+    ) -> Result<Issued, StoreError> {
         rules::validate_label(&label)?;
         let fresh = self.fresh()?;
         self.mutate(|data| {
             if data.user(user).is_none_or(|u| u.deleted) {
                 return Err(StateError::UserNotFound(user.clone()));
             }
-            data.issue(user.clone(), user.clone(), label, true, fresh)
+            let issued = data.issue(user.clone(), user.clone(), label, true, fresh)?;
+            self.list_lag.record(None, &issued.credential, list_lag);
+            Ok(issued)
         })
         .await
     }
@@ -200,6 +248,13 @@ impl Store {
     }
 
     pub async fn update_settings(&self, patch: SettingsPatch) -> Result<Settings, StoreError> {
+        if patch
+            .quota_issue_code
+            .as_deref()
+            .is_some_and(|code| code.trim().is_empty())
+        {
+            return Err(StateError::Invalid("`quotaIssueCode` must not be blank".into()).into());
+        }
         self.mutate(|data| {
             let settings = &mut data.settings;
             if let Some(enabled) = patch.service_accounts_enabled {
@@ -208,10 +263,30 @@ impl Store {
             if let Some(allowed) = patch.admins_may_regenerate_for_others {
                 settings.admins_may_regenerate_for_others = allowed;
             }
+            if let Some(allowed) = patch.admins_may_rename_for_others {
+                settings.admins_may_rename_for_others = allowed;
+            }
             if let Some(limit) = patch.credential_limit {
                 settings.credential_limit = limit;
             }
+            if let Some(code) = patch.quota_issue_code {
+                settings.quota_issue_code = code;
+            }
+            if let Some(message) = patch.quota_issue_message {
+                settings.quota_issue_message = message;
+            }
             Ok(settings.clone())
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Applies `profile` to the settings (the open behaviours only); returns the full settings.
+    pub async fn apply_profile(&self, profile: crate::profile::Profile) -> Result<Settings, StoreError> {
+        self.mutate(|data| {
+            profile.apply_to_settings(&mut data.settings);
+            Ok(data.settings.clone())
         })
         .await
     }
