@@ -74,7 +74,10 @@ pub async fn perform(
                 .await
             {
                 Ok(issued) => issued,
-                Err(e) => return create_refused(ctx, t, w, e, false).await,
+                Err(e) => {
+                    discard_empty_secret(ctx, t, w).await;
+                    return create_refused(ctx, t, w, e, false).await;
+                }
             };
             let id = issued.credential.id.clone();
             if let Some(outcome) = take_new(ctx, t, w, &issued, "create").await? {
@@ -472,13 +475,32 @@ async fn secret_not_ready(ctx: &Context, t: &Target, w: &mut World) -> Result<Op
     match secret_io::prepare(ctx, &t.layout, &w.secret_existing).await {
         Ok(now) => {
             if w.secret == SecretState::Missing {
+                // Created empty by this step: taken back if no credential comes of it.
                 w.secret = SecretState::Managed { credential_id: None };
+                w.empty_secret_created = true;
             }
             w.secret_existing = now;
             Ok(None)
         }
         Err(WriteError::Kube(e)) => Err(e.into()),
         Err(refusal) => Ok(Some(outcome::secret_refused(t, refusal))),
+    }
+}
+
+/// The create failed: the empty Secret this step made for it is deleted again (fenced on its
+/// resourceVersion, so a Secret changed since is left alone), so that a credential that does not
+/// exist has no Secret either. Best effort: an empty Secret left behind is harmless.
+async fn discard_empty_secret(ctx: &Context, t: &Target, w: &mut World) {
+    let Existing::Ours { resource_version } = &w.secret_existing else {
+        return;
+    };
+    if !w.empty_secret_created {
+        return;
+    }
+    if secret_io::discard(ctx, &t.layout, resource_version).await.is_ok() {
+        w.secret = SecretState::Missing;
+        w.secret_existing = Existing::None;
+        w.empty_secret_created = false;
     }
 }
 

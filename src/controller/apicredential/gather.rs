@@ -31,6 +31,8 @@ pub struct World {
     pub movable: Option<StoredCredential>,
     /// Control Hub refused the rename this pass (why): the rest of the plan goes on without it.
     pub rename_refused: Option<String>,
+    /// This pass created the Secret empty (before a create that may still fail).
+    pub empty_secret_created: bool,
     pub credentials: Vec<Credential>,
     pub token_valid: Option<bool>,
     /// Fingerprint of the token now in the Secret.
@@ -99,6 +101,7 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
         secret_existing,
         movable,
         rename_refused: None,
+        empty_secret_created: false,
         credentials,
         token_valid,
         token_fingerprint: existing

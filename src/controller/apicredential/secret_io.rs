@@ -17,7 +17,7 @@
 //!   (deleted and re-created by someone else) fails with a conflict instead of being overwritten.
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 
 use super::secret::{self, SecretLayout};
 use crate::controlhub::{AuthToken, CredentialId};
@@ -137,6 +137,23 @@ pub async fn write(
         .await
         .map(|s| s.metadata.resource_version.unwrap_or_default())
         .map_err(|e| classify(e, &existing))
+}
+
+/// Deletes the Secret if it is still at `resource_version` (the empty one just created).
+pub async fn discard(
+    ctx: &Context,
+    layout: &SecretLayout,
+    resource_version: &str,
+) -> Result<(), kube::Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &layout.namespace);
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: Some(resource_version.to_string()),
+            uid: None,
+        }),
+        ..DeleteParams::default()
+    };
+    secrets.delete(&layout.name, &params).await.map(|_| ())
 }
 
 /// Makes sure the Secret can take a token before one is issued: creates the empty Secret where
