@@ -36,6 +36,7 @@ pub enum RotationStrategy {
     validation = rules::ROTATION_ONE_OF.to_kube(),
     validation = rules::TIME_ZONE_NEEDS_SCHEDULE.to_kube(),
     validation = rules::GRACE_PERIOD_NEEDS_REPLACE.to_kube(),
+    validation = rules::GRACE_PERIOD_WITHIN_INTERVAL.to_kube(),
 )]
 pub struct Rotation {
     /// Rotate this long after the previous rotation (or creation), as a Go duration such as

@@ -117,6 +117,14 @@ pub const GRACE_PERIOD_NEEDS_REPLACE: CelRule = CelRule {
     message: "rotation: gracePeriod can only be set with strategy Replace",
 };
 
+/// `spec.rotation`: a grace period shorter than the interval, so that each Replace's previous
+/// credential is retired on time (a Replace that comes due while the previous one is still in its
+/// grace period retires it early, keeping one object at two credentials at most).
+pub const GRACE_PERIOD_WITHIN_INTERVAL: CelRule = CelRule {
+    rule: "!has(self.gracePeriod) || !has(self.interval) || duration(self.gracePeriod) < duration(self.interval)",
+    message: "rotation: gracePeriod must be shorter than interval",
+};
+
 /// `spec.rotation.interval`: a Go duration of at least one hour.
 pub const INTERVAL_MIN: CelRule = CelRule {
     rule: r"self.matches('^([0-9]+(\\.[0-9]+)?(ns|us|ms|s|m|h))+$') && duration(self) >= duration('1h')",
@@ -244,6 +252,7 @@ pub const ALL_CEL_RULES: &[CelRule] = &[
     ROTATION_ONE_OF,
     TIME_ZONE_NEEDS_SCHEDULE,
     GRACE_PERIOD_NEEDS_REPLACE,
+    GRACE_PERIOD_WITHIN_INTERVAL,
     INTERVAL_MIN,
     GRACE_PERIOD_RANGE,
     SCHEDULE_FIVE_FIELDS,

@@ -209,7 +209,8 @@ fn api_credential_cel_rules_sit_on_their_fields() {
         [
             rules::ROTATION_ONE_OF,
             rules::TIME_ZONE_NEEDS_SCHEDULE,
-            rules::GRACE_PERIOD_NEEDS_REPLACE
+            rules::GRACE_PERIOD_NEEDS_REPLACE,
+            rules::GRACE_PERIOD_WITHIN_INTERVAL
         ]
     );
     assert_eq!(

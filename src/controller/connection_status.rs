@@ -131,6 +131,8 @@ where
     if deleting {
         if !has_finalizer(obj.meta()) {
             ctx.connections.evict(key);
+            ctx.owners.forget_connection(key);
+            ctx.owners.forget_connection(key);
             return Ok(Some(Action::await_change()));
         }
         if in_use > 0 {
@@ -144,6 +146,7 @@ where
         }
         set_finalizer(api, obj.meta(), false).await?;
         ctx.connections.evict(key);
+        ctx.owners.forget_connection(key);
         tracing::debug!(connection = %key, "connection no longer used; finalizers released");
         return Ok(Some(Action::await_change()));
     }
@@ -206,10 +209,18 @@ async fn users(ctx: &Context, key: &ConnectionKey) -> Result<usize> {
         _ => Api::all(ctx.kube.clone()),
     };
     let list = api.list(&ListParams::default()).await?;
+    // Only objects the operator has made (or is making) a credential for need the connection for
+    // their cleanup: one it refused (a namespace the connection does not allow, an identity it
+    // does not share) never holds a connection back.
     Ok(list
         .items
         .iter()
         .filter(|c| connection_key_of(c).as_ref() == Some(key))
+        .filter(|c| {
+            c.status
+                .as_ref()
+                .is_some_and(|s| s.credential_id.is_some() || s.user_id.is_some())
+        })
         .count())
 }
 

@@ -247,6 +247,7 @@ struct ConnectionObject {
     allowed_namespaces: Option<LabelSelector>,
     share_identity: bool,
     resource_version: String,
+    uid: String,
     generation: Option<i64>,
     /// The connection has a deletionTimestamp (kept by its finalizer for cleanups only).
     deleting: bool,
@@ -381,10 +382,15 @@ impl Connections {
         let secret = self.read_secret(key, &object).await?;
         // The client depends on the connection's spec (its generation) and its Secret; status
         // writes change only the resourceVersion and must not rebuild it (nor its in-flight cap).
+        // The UID too: a connection deleted and made again under the same name starts afresh.
         let versions = (
-            object
-                .generation
-                .map_or_else(|| object.resource_version.clone(), |g| g.to_string()),
+            format!(
+                "{}/{}",
+                object.uid,
+                object
+                    .generation
+                    .map_or_else(|| object.resource_version.clone(), |g| g.to_string())
+            ),
             secret.resource_version().unwrap_or_default(),
         );
         let previous_failures = match self.cached(key, &versions) {
@@ -428,6 +434,11 @@ impl Connections {
         token: AuthToken,
     ) -> Result<Connection, ConnectionProblem> {
         let base_url = self.base_url(key, &object.settings, &token).await?;
+        if key.kind == ConnectionKind::ControlHubConnection && object.settings.url.is_none() {
+            // A tenant's discovery server chooses the base URL: the policy applies to it too.
+            self.namespaced_urls
+                .check(key, "the URL discovered from spec.asterUrl", &base_url)?;
+        }
         let rate = object.settings.rate_limit();
         let mut config = ClientConfig::new(base_url, id, token);
         config.requests_per_second = rate.requests_per_second;
@@ -548,6 +559,7 @@ impl Connections {
                     allowed_namespaces: None,
                     share_identity: true,
                     resource_version: conn.resource_version().unwrap_or_default(),
+                    uid: conn.uid().unwrap_or_default(),
                     generation: conn.meta().generation,
                     settings: conn.spec.settings,
                 })
@@ -569,6 +581,7 @@ impl Connections {
                     allowed_namespaces: conn.spec.allowed_namespaces.clone(),
                     share_identity: conn.spec.share_connection_identity,
                     resource_version: conn.resource_version().unwrap_or_default(),
+                    uid: conn.uid().unwrap_or_default(),
                     generation: conn.meta().generation,
                     settings: conn.spec.settings,
                 })

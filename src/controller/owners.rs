@@ -77,6 +77,13 @@ impl Owners {
         entry.lock().await.list = None;
     }
 
+    /// Forgets every list of a deleted connection (so memory does not grow with connections that
+    /// came and went).
+    pub fn forget_connection(&self, connection: &ConnectionKey) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(c, _), _| c != connection);
+    }
+
     /// Cached counts per owner of one connection, for the connection's status.
     pub fn counts(&self, connection: &ConnectionKey) -> Vec<(UserId, usize)> {
         let entries: Vec<(UserId, Arc<tokio::sync::Mutex<Entry>>)> = {

@@ -519,8 +519,9 @@ async fn delete_issued(ctx: &Context, t: &Target, w: &mut World, id: &Credential
     }
 }
 
-/// Asks Control Hub whether the recorded credential still exists, by putting its declared label
-/// and state (a harmless, idempotent write; there is no get-by-ID). True when it does.
+/// Asks Control Hub whether the recorded credential still exists, by putting back the label and
+/// state status last saw on it (a harmless, idempotent write that renames nothing — renaming
+/// another user's credential may be refused; there is no get-by-ID). True when it does.
 async fn confirm_exists(
     ctx: &Context,
     t: &Target,
@@ -530,7 +531,11 @@ async fn confirm_exists(
     match t
         .connection
         .client
-        .set_credential_active(id, &t.desired.label, t.desired.active)
+        .set_credential_active(
+            id,
+            t.status.label.as_deref().unwrap_or(&t.desired.label),
+            t.status.active.unwrap_or(t.desired.active),
+        )
         .await
     {
         Ok(found) => {

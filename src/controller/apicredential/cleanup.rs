@@ -34,7 +34,54 @@ use crate::controller::owners::Change;
 /// (a token being swapped) before its credential is given up as unreachable.
 const AUTH_FAILURE_PATIENCE: chrono::Duration = chrono::Duration::minutes(10);
 
+/// How long a deleted ApiCredential of a namespaced connection waits for cleanup to succeed
+/// before it is released anyway: such a connection points wherever its tenant chose, and a server
+/// that fails every list or delete must not hold the namespace's deletion forever.
+const NAMESPACED_CLEANUP_PATIENCE: chrono::Duration = chrono::Duration::minutes(10);
+/// How long cleanup waits for a credential the Secret holds (created just before a crash, not yet
+/// recorded) to show in Control Hub's lists, which may lag behind writes.
+const LIST_LAG_PATIENCE: chrono::Duration = chrono::Duration::minutes(2);
+
 pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
+    match cleanup_once(&obj, ctx).await {
+        Err(e) if namespaced(&obj) && deleting_for(&obj) > NAMESPACED_CLEANUP_PATIENCE => {
+            let left = obj
+                .status
+                .as_ref()
+                .and_then(|s| s.credential_id.clone())
+                .unwrap_or_else(|| "none recorded".into());
+            ctx.publish(
+                &obj,
+                EventType::Warning,
+                "CleanupSkipped",
+                format!(
+                    "cleanup failed for {} minutes ({e}); the credential ({left}) may be left in Control Hub: delete it there by hand",
+                    NAMESPACED_CLEANUP_PATIENCE.num_minutes()
+                ),
+            )
+            .await;
+            ctx.forget(&obj.uid().unwrap_or_default());
+            Ok(Action::await_change())
+        }
+        other => other,
+    }
+}
+
+fn namespaced(obj: &ApiCredential) -> bool {
+    obj.connection_ref().kind == crate::api::ConnectionKind::ControlHubConnection
+}
+
+/// How long ago the object was deleted.
+fn deleting_for(obj: &ApiCredential) -> chrono::Duration {
+    obj.metadata
+        .deletion_timestamp
+        .as_ref()
+        .map(|t| chrono::Duration::seconds(chrono::Utc::now().timestamp() - t.0.as_second()))
+        .unwrap_or_default()
+}
+
+async fn cleanup_once(obj: &Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
+    let obj = obj.clone();
     let uid = obj.uid().ok_or(Error::MissingField("metadata.uid"))?;
     let namespace = obj.namespace().unwrap_or_default();
     let status = obj.status.clone().unwrap_or_default();
@@ -89,10 +136,22 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         .get_opt(obj.secret_name())
         .await?
         .filter(|s| secret::is_owned_by(s, &uid));
-    let stored = secret_obj
+    let in_secret = secret_obj
         .as_ref()
-        .and_then(|s| secret::read(s, &obj.keys().into()).map(|c| c.id))
-        .filter(|id| marked(id));
+        .and_then(|s| secret::read(s, &obj.keys().into()).map(|c| c.id));
+    if let Some(id) = &in_secret
+        && Some(id) != recorded.as_ref()
+        && !credentials.iter().any(|c| &c.id == id)
+        && deleting_for(&obj) < LIST_LAG_PATIENCE
+    {
+        // Perhaps created just before a crash and not listed yet: look again shortly rather than
+        // leave it behind (it is acted on only once a list shows it carries our marker).
+        ctx.owners.invalidate(&connection.key, &owner).await;
+        return Err(Error::ConnectionUnavailable(format!(
+            "waiting for Control Hub's list to show credential {id} before cleaning up"
+        )));
+    }
+    let stored = in_secret.filter(|id| marked(id));
     let current = stored.clone().or_else(|| recorded.clone());
 
     // Leftovers carrying this object's marker, a replaced credential in its grace period, and a
@@ -118,10 +177,13 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
         ctx.forget(&uid);
         return Ok(Action::await_change());
     };
+    // Its label as listed, else as status last saw it (a lagging list must not skip the
+    // deactivation).
     let label = credentials
         .iter()
         .find(|c| c.id == current)
-        .map(|c| c.label.clone());
+        .map(|c| c.label.clone())
+        .or_else(|| status.label.clone());
     match obj.spec.deletion_policy {
         DeletionPolicy::Delete => {
             pause_point("cleanup:deleting").await;
@@ -179,13 +241,7 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
 /// A connection whose credentials Control Hub refuses is retried (a token swap passes), but not
 /// forever: a namespace must be deletable even when its connection's token is gone for good.
 fn gave_up_on_authentication(obj: &ApiCredential, problem: &ConnectionProblem) -> bool {
-    let deleting_for = obj
-        .metadata
-        .deletion_timestamp
-        .as_ref()
-        .map(|t| chrono::Utc::now().timestamp() - t.0.as_second());
-    problem.reason == Reason::AuthenticationFailed
-        && deleting_for.is_some_and(|secs| secs > AUTH_FAILURE_PATIENCE.num_seconds())
+    problem.reason == Reason::AuthenticationFailed && deleting_for(obj) > AUTH_FAILURE_PATIENCE
 }
 
 /// Under Retain and Deactivate the credential lives on, so its Secret must too: the owner

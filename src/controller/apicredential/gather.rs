@@ -104,8 +104,9 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
         empty_secret_created: false,
         credentials,
         token_valid,
-        token_fingerprint: existing
-            .as_ref()
+        // Restart targets follow the token only of our own Secret holding the recorded credential.
+        token_fingerprint: owned
+            .filter(|_| stored.as_ref().is_some_and(|s| Some(&s.id) == recorded.as_ref()))
             .and_then(secret::fingerprint_of)
             .map(str::to_string),
         last_rotation: status.last_rotation_time,

@@ -47,8 +47,14 @@ impl Report {
     pub async fn write_progress(&mut self, ctx: &Context, t: &Target, w: &mut World) -> Result<()> {
         let mut status = self.status_from(t, w);
         let reason = progress_reason(w);
-        let (ready, ready_reason, ready_msg) = if holds_token(w) {
+        let (ready, ready_reason, ready_msg) = if token_works(w) {
             (ConditionStatus::True, Reason::Ready, ready_message(t, w))
+        } else if w.record.credential_id.is_some() {
+            (
+                ConditionStatus::False,
+                reason,
+                "the token in the Secret is being replaced".to_string(),
+            )
         } else {
             (
                 ConditionStatus::False,
@@ -121,13 +127,31 @@ impl Report {
         let mut status = self.status_from(t, w);
         let was = api::conditions::find_condition(&status.conditions, ConditionType::Ready)
             .map(|c| (c.reason.clone(), c.message.clone()));
-        let text = format!("{}; {message}", ready_message(t, w));
-        status.conditions = self.conditions(&[DesiredCondition::new(
+        // Ready stays True only while the Secret's token really works (a service account's
+        // lost token waiting for a slot is not Ready).
+        let (ready, text) = if token_works(w) {
+            (
+                ConditionStatus::True,
+                format!("{}; {message}", ready_message(t, w)),
+            )
+        } else {
+            (ConditionStatus::False, message.clone())
+        };
+        let mut desired = vec![DesiredCondition::new(
             ConditionType::Ready,
-            ConditionStatus::True,
+            ready,
             reason,
             text.clone(),
-        )]);
+        )];
+        if ready == ConditionStatus::False {
+            desired.push(DesiredCondition::new(
+                ConditionType::Stalled,
+                ConditionStatus::True,
+                reason,
+                text.clone(),
+            ));
+        }
+        status.conditions = self.conditions(&desired);
         self.write(ctx, status).await?;
         self.flush_events(ctx, w).await;
         if was != Some((reason.as_str().to_string(), text)) {
@@ -273,7 +297,10 @@ impl Report {
             user_id: Some(t.owner.to_string()),
             active: current.map(|c| c.active),
             label: current.map(|c| c.label.clone()),
-            secret_name: holds_token(w).then(|| t.layout.name.clone()),
+            // The last Secret known to hold the token (kept while a new name is not yet written).
+            secret_name: holds_token(w)
+                .then(|| t.layout.name.clone())
+                .or_else(|| self.status.secret_name.clone()),
             last_rotation_time: w.last_rotation.or(self.status.last_rotation_time),
             next_rotation_time: next_rotation,
             last_rotation_request: w.record.last_rotation_request.clone(),
@@ -329,6 +356,19 @@ struct StatusPatch<'a> {
     api_version: &'static str,
     kind: &'static str,
     status: &'a ApiCredentialStatus,
+}
+
+/// Whether the Secret's token can be relied on: it is the recorded credential's, no check found
+/// it refused, and no regenerate is under way (once one is sent the old token may be dead, even
+/// if the answer was lost).
+fn token_works(w: &World) -> bool {
+    holds_token(w)
+        && w.token_valid != Some(false)
+        && !matches!(w.record.rotation_in_progress, Some((Strategy::Regenerate, _)))
+        && !matches!(
+            w.record.rotation_in_progress,
+            Some((_, RotationReason::TokenInvalid | RotationReason::SecretLost))
+        )
 }
 
 /// Whether the declared Secret holds the recorded credential.
