@@ -201,13 +201,23 @@ async fn a_rate_limited_create_is_not_retried_before_retry_after() {
     })
     .await;
     let first = start.elapsed();
+    // Half-way through the first Retry-After (the poll above is at most ~0.2 s late): one attempt.
+    tokio::time::sleep(Duration::from_secs(retry_after) / 2).await;
+    let early = env.emulator.stats().await.count("createCredential", 429);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let window = start.elapsed() - first;
     let limited = env.emulator.stats().await.count("createCredential", 429);
     let allowed = 1 + window.as_secs_f64() as u64 / retry_after + 1;
     println!(
-        "retry-after: createCredential 429s={limited} in {:.1}s after the first (Retry-After {retry_after}s, at most {allowed} allowed)",
-        window.as_secs_f64()
+        "retry-after: createCredential 429s={limited} in {:.1}s after the first (Retry-After {retry_after}s, at most {allowed} allowed); {early} within the first {:.1}s",
+        window.as_secs_f64(),
+        retry_after as f64 / 2.0
+    );
+    assert_eq!(
+        early, 1,
+        "a create answered 429 Retry-After {retry_after}s was sent again {} more time(s) within {:.1}s (see `reconcile failed` in the operator log)",
+        early.saturating_sub(1),
+        retry_after as f64 / 2.0
     );
     assert!(
         limited <= allowed,
