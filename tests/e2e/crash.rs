@@ -449,7 +449,11 @@ async fn killed_while_adopting_an_orphan_it_is_adopted_again() {
     env.apply(CI_BOT).await;
     kill_at_pause(&mut env, &file, "create:issued").await;
     let orphan = env.managed_credentials().await;
-    assert_eq!(orphan.len(), 1, "one credential under the pending label: {orphan:?}");
+    assert_eq!(
+        orphan.len(),
+        1,
+        "one credential under the pending label: {orphan:?}"
+    );
     assert!(orphan[0].1.contains(MARKER));
 
     let file = restart_paused(&mut env, "crash-adopt-issued-2", "adopt:issued");
@@ -496,7 +500,11 @@ async fn killed_while_deleting_an_orphan_it_is_deleted_on_restart() {
     env.poke("ci-bot").await;
     kill_at_pause(&mut env, &file, "orphan:deleting").await;
     let at_crash = env.managed_credentials().await;
-    assert_eq!(at_crash.len(), 2, "working and stray credential exist at the crash: {at_crash:?}");
+    assert_eq!(
+        at_crash.len(),
+        2,
+        "working and stray credential exist at the crash: {at_crash:?}"
+    );
 
     restart(&mut env);
     eventually("the stray credential to be deleted", crate::env::WAIT, || async {
@@ -523,15 +531,26 @@ async fn killed_while_retiring_the_replaced_credential_it_is_retired_on_restart(
     let (new_id, new) = env.assert_token_works("ci-bot").await;
     assert_ne!(new_id, old_id, "the Secret holds the replacement at the crash");
     let at_crash = env.managed_credentials().await;
-    assert_eq!(at_crash.len(), 2, "the replaced credential still exists at the crash: {at_crash:?}");
+    assert_eq!(
+        at_crash.len(),
+        2,
+        "the replaced credential still exists at the crash: {at_crash:?}"
+    );
 
     restart(&mut env);
     let remaining = wait_single_credential(&env).await;
     assert_eq!(remaining, new_id, "the replaced credential was retired");
     wait_rotated(&env).await;
-    assert_eq!(env.secret_credential("ci-bot").await, (new_id.clone(), new.clone()));
+    assert_eq!(
+        env.secret_credential("ci-bot").await,
+        (new_id.clone(), new.clone())
+    );
     assert_eq!(env.token_status(&new_id, &new).await, 200);
-    assert_eq!(env.token_status(&old_id, &old).await, 401, "the replaced token is refused");
+    assert_eq!(
+        env.token_status(&old_id, &old).await,
+        401,
+        "the replaced token is refused"
+    );
     assert_exactly(&env, &[&new_id]).await;
     assert_eq!(env.emulator.stats().await.count("createCredential", 200), 2);
 }
@@ -546,9 +565,22 @@ async fn killed_before_finishing_the_pending_label_it_is_renamed_on_restart() {
     let (id, token) = env.assert_token_works("ci-bot").await;
     let at_crash = env.managed_credentials().await;
     assert_eq!(at_crash.len(), 1, "{at_crash:?}");
-    assert!(at_crash[0].1.contains(MARKER), "still under the pending label: {at_crash:?}");
-    let recorded = env.credentials().get("ci-bot").await.unwrap().status.and_then(|s| s.credential_id);
-    assert_eq!(recorded.as_deref(), Some(id.as_str()), "status recorded it before the crash");
+    assert!(
+        at_crash[0].1.contains(MARKER),
+        "still under the pending label: {at_crash:?}"
+    );
+    let recorded = env
+        .credentials()
+        .get("ci-bot")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.credential_id);
+    assert_eq!(
+        recorded.as_deref(),
+        Some(id.as_str()),
+        "status recorded it before the crash"
+    );
 
     restart(&mut env);
     env.wait_ready("ci-bot").await;
@@ -585,7 +617,11 @@ async fn killed_while_cleaning_up_an_extra_credential_both_are_deleted() {
     assert_eq!(env.token_status(&old_id, &old).await, 200, "in its grace period");
     env.delete("ci-bot").await;
     kill_at_pause(&mut env, &file, "cleanup:extra").await;
-    assert_eq!(env.managed_credentials().await.len(), 2, "both exist at the crash");
+    assert_eq!(
+        env.managed_credentials().await.len(),
+        2,
+        "both exist at the crash"
+    );
 
     restart(&mut env);
     env.wait_gone("ci-bot").await;
@@ -605,7 +641,11 @@ async fn killed_before_deleting_in_control_hub_the_deletion_completes() {
     env.delete("ci-bot").await;
     kill_at_pause(&mut env, &file, "cleanup:deleting").await;
     assert_exactly(&env, &[&id]).await;
-    assert_eq!(env.token_status(&id, &token).await, 200, "not deleted yet at the crash");
+    assert_eq!(
+        env.token_status(&id, &token).await,
+        200,
+        "not deleted yet at the crash"
+    );
     assert!(env.credentials().get_opt("ci-bot").await.unwrap().is_some());
 
     restart(&mut env);

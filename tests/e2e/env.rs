@@ -977,7 +977,12 @@ impl Fleet {
         while capacity < credentials {
             let user = env
                 .emulator
-                .create_user(&format!("robot-{n}@example.com"), &format!("Robot {n}"), &[], true)
+                .create_user(
+                    &format!("robot-{n}@example.com"),
+                    &format!("Robot {n}"),
+                    &[],
+                    true,
+                )
                 .await;
             owners.push(Some(user));
             capacity += per_owner;
@@ -1063,8 +1068,7 @@ impl Fleet {
         self.rotations += 1;
         let value = format!("rotate-{}", self.rotations);
         self.creds.get_mut(name).expect("declared").rotate = Some(value.clone());
-        let patch =
-            serde_json::json!({"metadata": {"annotations": {controlhub_operator::api::ROTATE_ANNOTATION: value}}});
+        let patch = serde_json::json!({"metadata": {"annotations": {controlhub_operator::api::ROTATE_ANNOTATION: value}}});
         let api = env.credentials();
         let params = PatchParams::default();
         let patch = Patch::Merge(&patch);
@@ -1163,7 +1167,13 @@ impl Fleet {
                 waiting.push(format!("{name}: {:?}", ready.map(|r| (r.1, r.2))));
             }
         }
-        (!waiting.is_empty()).then(|| format!("{} not converged, e.g. {:?}", waiting.len(), &waiting[..waiting.len().min(3)]))
+        (!waiting.is_empty()).then(|| {
+            format!(
+                "{} not converged, e.g. {:?}",
+                waiting.len(),
+                &waiting[..waiting.len().min(3)]
+            )
+        })
     }
 
     /// What Control Hub lacks for the fleet to be converged (`None`: nothing): exactly one
@@ -1211,9 +1221,49 @@ impl Fleet {
     /// Waits until Kubernetes and then Control Hub show the fleet converged; samples Secrets
     /// meanwhile. Returns how long it took, or panics after `timeout` saying what was missing.
     pub async fn wait_converged(&mut self, env: &Env, timeout: Duration) -> Duration {
-        self.try_converge(env, timeout, true)
-            .await
-            .unwrap_or_else(|what| panic!("the fleet did not converge within {timeout:?}: {what}"))
+        match self.try_converge(env, timeout, true).await {
+            Ok(took) => took,
+            Err(what) => {
+                let dump = self.dump(env).await;
+                panic!("the fleet did not converge within {timeout:?}: {what}\n{dump}")
+            }
+        }
+    }
+
+    /// Each ApiCredential's generation, observed generation, recorded and previous credential
+    /// and the credential ID in its Secret, for failure messages.
+    pub async fn dump(&self, env: &Env) -> String {
+        let mut out = String::from(
+            "ApiCredentials (generation/observed, status.credentialId, previous, Secret's credentialId):\n",
+        );
+        let Ok(list) = env.credentials().list(&Default::default()).await else {
+            return out;
+        };
+        for c in list.items {
+            let name = c.metadata.name.clone().unwrap_or_default();
+            let s = c.status.clone().unwrap_or_default();
+            let stored = env
+                .secrets()
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|s| s.data)
+                .and_then(|d| {
+                    d.get("credentialId")
+                        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+                });
+            out.push_str(&format!(
+                "  {name}: {:?}/{:?} {:?} {:?} {:?} rotation={:?}\n",
+                c.metadata.generation,
+                s.observed_generation,
+                s.credential_id,
+                s.previous_credential_id,
+                stored,
+                s.rotation_in_progress
+            ));
+        }
+        out
     }
 
     /// Like [`Fleet::wait_converged`], returning what was missing instead of panicking; with
@@ -1254,11 +1304,7 @@ impl Fleet {
             "no credential is left under a pending label: {managed:?}"
         );
         let live = self.live();
-        assert_eq!(
-            managed.len(),
-            live.len(),
-            "one credential per live ApiCredential"
-        );
+        assert_eq!(managed.len(), live.len(), "one credential per live ApiCredential");
         let mut current = std::collections::BTreeSet::new();
         for name in &live {
             let (id, token) = self.secret_or_panic(env, name).await;
@@ -1280,7 +1326,11 @@ impl Fleet {
                 .unwrap()
                 .status
                 .and_then(|s| s.credential_id);
-            assert_eq!(recorded.as_deref(), Some(id.as_str()), "{name}: status records the Secret's credential");
+            assert_eq!(
+                recorded.as_deref(),
+                Some(id.as_str()),
+                "{name}: status records the Secret's credential"
+            );
             current.insert((id, token));
         }
         let mut dead = 0;

@@ -214,7 +214,8 @@ async fn a_rate_limited_create_is_not_retried_before_retry_after() {
         retry_after as f64 / 2.0
     );
     assert_eq!(
-        early, 1,
+        early,
+        1,
         "a create answered 429 Retry-After {retry_after}s was sent again {} more time(s) within {:.1}s (see `reconcile failed` in the operator log)",
         early.saturating_sub(1),
         retry_after as f64 / 2.0

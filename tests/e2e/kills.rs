@@ -37,7 +37,9 @@ async fn random_kills_during_churn_leave_exactly_what_is_declared() {
     let start = Instant::now();
     for slot in 0..slots / 2 {
         let owner = fleet.owner_of_slot(slot, PER_OWNER);
-        fleet.create(&env, &name(slot, 0), owner, rng.random_bool(0.5)).await;
+        fleet
+            .create(&env, &name(slot, 0), owner, rng.random_bool(0.5))
+            .await;
     }
     let mut counts = [0usize; 4];
     for _ in 0..kills {
