@@ -9,7 +9,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEV_DIR := target/dev
 
-.PHONY: help tools venv build build-release lint fmt crds test test-rust test-strict test-sdk demo dev-up dev-down bench clean-dev
+.PHONY: help tools venv build build-release lint fmt crds test test-rust test-strict test-sdk test-full demo dev-up dev-down bench clean-dev
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -44,6 +44,10 @@ test-rust: build
 
 test-strict: build ## e2e stories against the strict emulator profile
 	E2E_EMULATOR_PROFILE=strict K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" $(CARGO) test --test e2e --no-fail-fast
+
+test-full: tools build ## Fault, kill and restart suites at full size (E2E_SIZE=full; E2E_SEED=<seed> replays kills)
+	E2E_SIZE=full K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" $(CARGO) test --test e2e -- faults:: kills:: restarts:: --nocapture
+	E2E_SIZE=full K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" $(CARGO) test --test restarts -- --nocapture
 
 test-sdk: build venv
 	CONTROLHUB_EMULATOR_BIN="$(CURDIR)/target/debug/controlhub-emulator" .venv/bin/python -m pytest -q tests/sdk

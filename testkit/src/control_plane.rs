@@ -69,6 +69,25 @@ pub struct ControlPlane {
     keep_dir: bool,
     // Stopped in this order on drop: controller manager, apiserver, etcd.
     processes: Vec<Child>,
+    // How etcd (index 0) and kube-apiserver (index 1) were started, to restart them alike.
+    launches: Vec<Launch>,
+}
+
+/// How a control-plane process was started: enough to start it again on the same ports and data.
+#[derive(Debug, Clone)]
+struct Launch {
+    name: &'static str,
+    args: Vec<String>,
+    log: PathBuf,
+    ready_url: String,
+    ca_pem: Option<String>,
+}
+
+/// A control-plane component that can be restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Etcd,
+    Apiserver,
 }
 
 /// Options for [`ControlPlane::start`].
@@ -106,6 +125,7 @@ impl ControlPlane {
             version: String::new(),
             keep_dir,
             processes: Vec::new(),
+            launches: Vec::new(),
         };
         let etcd_url = plane.start_etcd(&log_dir)?;
         let port = plane.start_apiserver(&log_dir, &etcd_url, &certs)?;
@@ -166,18 +186,26 @@ impl ControlPlane {
         let peer = free_port();
         let url = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
+        let args: Vec<String> = vec![
+            "--name=test".into(),
+            format!("--data-dir={}", self.dir.join("etcd").display()),
+            format!("--listen-client-urls={url}"),
+            format!("--advertise-client-urls={url}"),
+            format!("--listen-peer-urls={peer_url}"),
+            format!("--initial-advertise-peer-urls={peer_url}"),
+            format!("--initial-cluster=test={peer_url}"),
+            "--unsafe-no-fsync=true".into(),
+            "--log-level=warn".into(),
+        ];
+        self.launches.push(Launch {
+            name: "etcd",
+            args: args.clone(),
+            log: log_dir.join("etcd.log"),
+            ready_url: format!("{url}/health"),
+            ca_pem: None,
+        });
         let mut cmd = Command::new(self.bin.join("etcd"));
-        cmd.args([
-            "--name=test",
-            &format!("--data-dir={}", self.dir.join("etcd").display()),
-            &format!("--listen-client-urls={url}"),
-            &format!("--advertise-client-urls={url}"),
-            &format!("--listen-peer-urls={peer_url}"),
-            &format!("--initial-advertise-peer-urls={peer_url}"),
-            &format!("--initial-cluster=test={peer_url}"),
-            "--unsafe-no-fsync=true",
-            "--log-level=warn",
-        ]);
+        cmd.args(args);
         let child =
             spawn("etcd", cmd, Output::Log(log_dir.join("etcd.log"))).map_err(|source| Error::Io {
                 path: self.bin.join("etcd"),
@@ -193,8 +221,7 @@ impl ControlPlane {
         let port = free_port();
         let pki = &certs.dir;
         let p = |name: &str| pki.join(name).display().to_string();
-        let mut cmd = Command::new(self.bin.join("kube-apiserver"));
-        cmd.args([
+        let args: Vec<String> = vec![
             format!("--etcd-servers={etcd_url}"),
             "--bind-address=127.0.0.1".into(),
             format!("--secure-port={port}"),
@@ -212,7 +239,16 @@ impl ControlPlane {
             "--advertise-address=127.0.0.1".into(),
             "--endpoint-reconciler-type=none".into(),
             "--v=1".into(),
-        ]);
+        ];
+        self.launches.push(Launch {
+            name: "kube-apiserver",
+            args: args.clone(),
+            log: log_dir.join("kube-apiserver.log"),
+            ready_url: format!("https://127.0.0.1:{port}/readyz"),
+            ca_pem: Some(certs.ca_pem.clone()),
+        });
+        let mut cmd = Command::new(self.bin.join("kube-apiserver"));
+        cmd.args(args);
         let child = spawn(
             "kube-apiserver",
             cmd,
@@ -299,6 +335,73 @@ impl ControlPlane {
         }
     }
 
+    /// Kills `component` (SIGKILL) and starts it again with the same arguments: same ports, same
+    /// data directory (etcd) and certificates (kube-apiserver); waits until it is ready again.
+    /// The other processes keep running and reconnect by themselves.
+    pub fn restart(&mut self, component: Component) -> Result<(), Error> {
+        let index = match component {
+            Component::Etcd => 0,
+            Component::Apiserver => 1,
+        };
+        let launch = self.launches[index].clone();
+        self.processes[index].kill();
+        let start = Instant::now();
+        let mut child = loop {
+            let mut cmd = Command::new(self.bin.join(launch.name));
+            cmd.args(&launch.args);
+            let mut child =
+                spawn(launch.name, cmd, Output::Log(launch.log.clone())).map_err(|source| Error::Io {
+                    path: self.bin.join(launch.name),
+                    source,
+                })?;
+            // The ports were just released; a start that lost the race exits at once: try again.
+            std::thread::sleep(Duration::from_millis(300));
+            match child.try_wait() {
+                None => break child,
+                Some(status) if start.elapsed() > Duration::from_secs(20) => {
+                    return Err(Error::Exited {
+                        process: launch.name.into(),
+                        status: status.to_string(),
+                        log: child.log_tail(40),
+                    });
+                }
+                Some(_) => {}
+            }
+        };
+        loop {
+            if http_ok(&launch.ready_url, launch.ca_pem.as_deref()) {
+                break;
+            }
+            if let Some(status) = child.try_wait() {
+                return Err(Error::Exited {
+                    process: launch.name.into(),
+                    status: status.to_string(),
+                    log: child.log_tail(40),
+                });
+            }
+            if start.elapsed() > Duration::from_secs(90) {
+                return Err(Error::NotReady {
+                    process: launch.name.into(),
+                    seconds: 90,
+                    log: child.log_tail(40),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.processes[index] = child;
+        Ok(())
+    }
+
+    /// Restarts etcd (see [`ControlPlane::restart`]).
+    pub fn restart_etcd(&mut self) -> Result<(), Error> {
+        self.restart(Component::Etcd)
+    }
+
+    /// Restarts kube-apiserver (see [`ControlPlane::restart`]).
+    pub fn restart_apiserver(&mut self) -> Result<(), Error> {
+        self.restart(Component::Apiserver)
+    }
+
     fn kubectl_server_version(&self) -> Option<String> {
         let out = self.kubectl().args(["version", "-o", "json"]).output().ok()?;
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
@@ -381,9 +484,15 @@ pub fn shared() -> &'static SharedPlane {
                             version: plane.server_version().to_string(),
                             bin_dir: plane.bin_dir().to_path_buf(),
                         };
+                        let (restart_tx, restart_rx) = std::sync::mpsc::channel::<Restart>();
+                        let _ = RESTARTS.set(std::sync::Mutex::new(restart_tx));
                         let _ = tx.send(Ok(shared));
-                        // Keep the processes' parent thread alive for the life of the test process.
-                        let _keep = plane;
+                        // Keep the processes' parent thread alive for the life of the test process;
+                        // restarts run here too, so restarted processes have the same parent thread.
+                        let mut plane = plane;
+                        while let Ok((component, reply)) = restart_rx.recv() {
+                            let _ = reply.send(plane.restart(component).map_err(|e| e.to_string()));
+                        }
                         loop {
                             std::thread::park();
                         }
@@ -401,6 +510,26 @@ pub fn shared() -> &'static SharedPlane {
         Ok(plane) => plane,
         Err(e) => panic!("could not start the test control plane: {e}"),
     }
+}
+
+type Restart = (Component, std::sync::mpsc::Sender<Result<(), String>>);
+
+static RESTARTS: OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Restart>>> = OnceLock::new();
+
+/// Restarts `component` of the [`shared`] control plane (same ports and data); returns once it
+/// is ready again. Every test of the binary shares that control plane: only a test binary whose
+/// tests expect it (one that serializes them) should call this.
+pub fn restart_shared(component: Component) -> Result<(), String> {
+    shared();
+    let (reply_tx, reply_rx) = std::sync::mpsc::channel();
+    RESTARTS
+        .get()
+        .ok_or("the shared control plane did not start")?
+        .lock()
+        .map_err(|e| e.to_string())?
+        .send((component, reply_tx))
+        .map_err(|e| e.to_string())?;
+    reply_rx.recv().map_err(|e| e.to_string())?
 }
 
 fn fresh_dir() -> PathBuf {

@@ -426,3 +426,230 @@ async fn killed_after_deleting_in_control_hub_the_finalizer_is_released() {
     assert_exactly(&env, &[]).await;
     assert_eq!(env.token_status(&id, &token).await, 401);
 }
+
+// ---- Pause points of adoption, orphan deletion, retirement, the pending rename and cleanup. ----
+
+/// Starts the operator again, stopping at `point` (a fresh pause file); returns the file.
+fn restart_paused(env: &mut Env, prefix: &str, point: &str) -> PathBuf {
+    let file = std::env::temp_dir().join(format!("controlhub-pause-{prefix}-{:08x}", rand::random::<u32>()));
+    let _ = std::fs::remove_file(&file);
+    env.operator.restart_with(&[
+        ("CONTROLHUB_PAUSE_AT".into(), point.into()),
+        ("CONTROLHUB_PAUSE_FILE".into(), file.display().to_string()),
+    ]);
+    file
+}
+
+/// Killed while adopting: an interrupted create left a credential under the pending label; the
+/// restarted operator regenerated it (adoption) and was killed before the Secret held that token.
+/// Adopting again delivers a working token for the same credential; nothing is created twice.
+#[tokio::test]
+async fn killed_while_adopting_an_orphan_it_is_adopted_again() {
+    let (mut env, file) = paused_at("crash-adopt-issued", "create:issued").await;
+    env.apply(CI_BOT).await;
+    kill_at_pause(&mut env, &file, "create:issued").await;
+    let orphan = env.managed_credentials().await;
+    assert_eq!(
+        orphan.len(),
+        1,
+        "one credential under the pending label: {orphan:?}"
+    );
+    assert!(orphan[0].1.contains(MARKER));
+
+    let file = restart_paused(&mut env, "crash-adopt-issued-2", "adopt:issued");
+    kill_at_pause(&mut env, &file, "adopt:issued").await;
+    let at_crash = env.managed_credentials().await;
+    assert_eq!(
+        at_crash.iter().map(|c| &c.0).collect::<Vec<_>>(),
+        vec![&orphan[0].0],
+        "adoption regenerates the orphan, it creates nothing: {at_crash:?}"
+    );
+    assert!(
+        env.secrets()
+            .get_opt("ci-bot")
+            .await
+            .unwrap()
+            .and_then(|s| s.data)
+            .unwrap_or_default()
+            .is_empty(),
+        "the adopted token never reached the Secret"
+    );
+
+    restart(&mut env);
+    env.wait_ready("ci-bot").await;
+    let (id, _) = env.assert_token_works("ci-bot").await;
+    assert_eq!(id, orphan[0].0, "the same orphan was adopted");
+    assert_exactly(&env, &[&id]).await;
+    assert_eq!(
+        env.emulator.stats().await.count("createCredential", 200),
+        1,
+        "no second credential was created"
+    );
+}
+
+/// Killed while deleting a stray credential under this object's pending label (the object has a
+/// working credential): the restarted operator deletes the stray and keeps the working one.
+#[tokio::test]
+async fn killed_while_deleting_an_orphan_it_is_deleted_on_restart() {
+    let (mut env, file) = paused_at("crash-orphan-deleting", "orphan:deleting").await;
+    env.apply(CI_BOT).await;
+    let cred = env.wait_ready("ci-bot").await;
+    let (id, token) = env.assert_token_works("ci-bot").await;
+    let uid = cred.metadata.uid.clone().expect("a uid");
+    let stray = env.create_in_controlhub(&format!("CI bot [k8s:{uid}]")).await;
+    env.poke("ci-bot").await;
+    kill_at_pause(&mut env, &file, "orphan:deleting").await;
+    let at_crash = env.managed_credentials().await;
+    assert_eq!(
+        at_crash.len(),
+        2,
+        "working and stray credential exist at the crash: {at_crash:?}"
+    );
+
+    restart(&mut env);
+    eventually("the stray credential to be deleted", crate::env::WAIT, || async {
+        env.controlhub_credential(&stray).await.is_none().then_some(())
+    })
+    .await;
+    env.wait_ready("ci-bot").await;
+    assert_eq!(
+        env.secret_credential("ci-bot").await,
+        (id.clone(), token.clone()),
+        "the working credential and its token are untouched"
+    );
+    assert_eq!(env.token_status(&id, &token).await, 200);
+    assert_exactly(&env, &[&id]).await;
+}
+
+/// Killed while retiring the credential a Replace rotation superseded (grace period over): the
+/// restarted operator deletes it; the new credential's token keeps working.
+#[tokio::test]
+async fn killed_while_retiring_the_replaced_credential_it_is_retired_on_restart() {
+    let (mut env, file) = paused_at("crash-retire-deleting", "retire:deleting").await;
+    let (old_id, old) = ready_then_request_rotation(&env, CI_BOT_REPLACE).await;
+    kill_at_pause(&mut env, &file, "retire:deleting").await;
+    let (new_id, new) = env.assert_token_works("ci-bot").await;
+    assert_ne!(new_id, old_id, "the Secret holds the replacement at the crash");
+    let at_crash = env.managed_credentials().await;
+    assert_eq!(
+        at_crash.len(),
+        2,
+        "the replaced credential still exists at the crash: {at_crash:?}"
+    );
+
+    restart(&mut env);
+    let remaining = wait_single_credential(&env).await;
+    assert_eq!(remaining, new_id, "the replaced credential was retired");
+    wait_rotated(&env).await;
+    assert_eq!(
+        env.secret_credential("ci-bot").await,
+        (new_id.clone(), new.clone())
+    );
+    assert_eq!(env.token_status(&new_id, &new).await, 200);
+    assert_eq!(
+        env.token_status(&old_id, &old).await,
+        401,
+        "the replaced token is refused"
+    );
+    assert_exactly(&env, &[&new_id]).await;
+    assert_eq!(env.emulator.stats().await.count("createCredential", 200), 2);
+}
+
+/// Killed after a new credential was delivered and recorded, before its pending label was
+/// finished: the restarted operator renames it; the delivered token is kept.
+#[tokio::test]
+async fn killed_before_finishing_the_pending_label_it_is_renamed_on_restart() {
+    let (mut env, file) = paused_at("crash-rename-pending", "rename:pending").await;
+    env.apply(CI_BOT).await;
+    kill_at_pause(&mut env, &file, "rename:pending").await;
+    let (id, token) = env.assert_token_works("ci-bot").await;
+    let at_crash = env.managed_credentials().await;
+    assert_eq!(at_crash.len(), 1, "{at_crash:?}");
+    assert!(
+        at_crash[0].1.contains(MARKER),
+        "still under the pending label: {at_crash:?}"
+    );
+    let recorded = env
+        .credentials()
+        .get("ci-bot")
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.credential_id);
+    assert_eq!(
+        recorded.as_deref(),
+        Some(id.as_str()),
+        "status recorded it before the crash"
+    );
+
+    restart(&mut env);
+    env.wait_ready("ci-bot").await;
+    eventually("the final label", crate::env::WAIT, || async {
+        let managed = env.managed_credentials().await;
+        (managed.len() == 1 && managed[0].1 == "CI bot").then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.secret_credential("ci-bot").await,
+        (id.clone(), token.clone()),
+        "no new token was needed"
+    );
+    assert_eq!(env.token_status(&id, &token).await, 200);
+    assert_exactly(&env, &[&id]).await;
+    assert_eq!(env.emulator.stats().await.count("createCredential", 200), 1);
+}
+
+/// Killed while deleting, at the extra credentials (here the one a Replace superseded, still in
+/// its grace period): the restarted operator deletes both; both tokens are refused.
+#[tokio::test]
+async fn killed_while_cleaning_up_an_extra_credential_both_are_deleted() {
+    const LONG_GRACE: &str = "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: ci-bot\nspec:\n  name: CI bot\n  rotation:\n    interval: 720h\n    strategy: Replace\n    gracePeriod: 1h\n";
+    let (mut env, file) = paused_at("crash-cleanup-extra", "cleanup:extra").await;
+    let (old_id, old) = ready_then_request_rotation(&env, LONG_GRACE).await;
+    env.wait_for("ci-bot", "a replaced credential in its grace period", |c| {
+        c.status.as_ref().is_some_and(|s| {
+            s.previous_credential_id.as_deref() == Some(old_id.as_str())
+                && s.last_rotation_request.as_deref() == Some("crash-1")
+        })
+    })
+    .await;
+    let (new_id, new) = env.assert_token_works("ci-bot").await;
+    assert_eq!(env.token_status(&old_id, &old).await, 200, "in its grace period");
+    env.delete("ci-bot").await;
+    kill_at_pause(&mut env, &file, "cleanup:extra").await;
+    assert_eq!(
+        env.managed_credentials().await.len(),
+        2,
+        "both exist at the crash"
+    );
+
+    restart(&mut env);
+    env.wait_gone("ci-bot").await;
+    assert_exactly(&env, &[]).await;
+    assert_eq!(env.token_status(&old_id, &old).await, 401);
+    assert_eq!(env.token_status(&new_id, &new).await, 401);
+}
+
+/// Killed just before deleting the credential of a deleted object: the restarted operator
+/// deletes it and releases the finalizer.
+#[tokio::test]
+async fn killed_before_deleting_in_control_hub_the_deletion_completes() {
+    let (mut env, file) = paused_at("crash-cleanup-deleting", "cleanup:deleting").await;
+    env.apply(CI_BOT).await;
+    env.wait_ready("ci-bot").await;
+    let (id, token) = env.assert_token_works("ci-bot").await;
+    env.delete("ci-bot").await;
+    kill_at_pause(&mut env, &file, "cleanup:deleting").await;
+    assert_exactly(&env, &[&id]).await;
+    assert_eq!(
+        env.token_status(&id, &token).await,
+        200,
+        "not deleted yet at the crash"
+    );
+    assert!(env.credentials().get_opt("ci-bot").await.unwrap().is_some());
+
+    restart(&mut env);
+    env.wait_gone("ci-bot").await;
+    assert_exactly(&env, &[]).await;
+    assert_eq!(env.token_status(&id, &token).await, 401);
+}

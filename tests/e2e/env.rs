@@ -916,3 +916,533 @@ impl Tenant {
             .unwrap_or_else(|e| panic!("the tenant deleting {name}: {e}"));
     }
 }
+
+// ---- Helpers for the fault, kill and restart stories (appended). ----
+
+/// `E2E_SIZE=full` selects the full size of the fault, kill and restart suites; anything else
+/// (or unset) the CI size.
+pub fn full_size() -> bool {
+    std::env::var("E2E_SIZE").is_ok_and(|v| v == "full")
+}
+
+/// Credentials per owner in a [`Fleet`]: with a Replace in flight (one extra) and an orphan of
+/// an interrupted create (one more) an owner stays well under Control Hub's quota of 10.
+pub const PER_OWNER: usize = 4;
+
+/// One declared ApiCredential of a [`Fleet`].
+#[derive(Debug, Clone)]
+pub struct Declared {
+    /// Owner: `None` is the connection's own user (the org admin).
+    pub user_id: Option<String>,
+    pub replace: bool,
+    /// Bumped by a rename (`spec.name` is `<name> v<version>`).
+    pub version: u32,
+    /// The last value given to `controlhub.dev/rotate`.
+    pub rotate: Option<String>,
+    /// Deleted (the object must be gone, its credential too).
+    pub deleted: bool,
+}
+
+/// What [`Fleet::verify`] found.
+#[derive(Debug, Default, Clone)]
+pub struct Verified {
+    /// ApiCredentials that remain (each has exactly one credential in Control Hub).
+    pub live: usize,
+    /// Tokens seen in a Secret during the churn that are no longer current: each answered 401.
+    pub dead_tokens: usize,
+}
+
+/// A set of ApiCredentials over several owners (the org admin and service accounts), driven
+/// through creates, renames, rotations and deletions, then checked against Control Hub. Every
+/// write retries for a while, so the churn survives an API server or etcd restart.
+pub struct Fleet {
+    pub owners: Vec<Option<String>>,
+    pub creds: std::collections::BTreeMap<String, Declared>,
+    /// Every (credential ID, token) ever read from a Secret of the fleet.
+    pub seen: std::collections::BTreeSet<(String, String)>,
+    rotations: u32,
+}
+
+/// Retries `op` for up to 60 s (an API server restart takes a few seconds).
+async fn retrying<T, E: std::fmt::Display, Fut>(what: &str, mut op: impl FnMut() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match op().await {
+            Ok(value) => return value,
+            Err(e) if tokio::time::Instant::now() > deadline => panic!("{what}: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+impl Fleet {
+    /// Owners for `credentials` ApiCredentials ([`PER_OWNER`] each): the org admin first (its
+    /// bootstrap credential takes one slot, so it gets one fewer), then service accounts created
+    /// in the emulator.
+    pub async fn new(env: &Env, credentials: usize, per_owner: usize) -> Fleet {
+        let mut owners = vec![None];
+        let mut capacity = per_owner - 1;
+        let mut n = 0;
+        while capacity < credentials {
+            let user = env
+                .emulator
+                .create_user(
+                    &format!("robot-{n}@example.com"),
+                    &format!("Robot {n}"),
+                    &[],
+                    true,
+                )
+                .await;
+            owners.push(Some(user));
+            capacity += per_owner;
+            n += 1;
+        }
+        Fleet {
+            owners,
+            creds: Default::default(),
+            seen: Default::default(),
+            rotations: 0,
+        }
+    }
+
+    /// The owner of slot `slot` (the admin holds slots 0..per_owner-1, then per_owner per SA).
+    pub fn owner_of_slot(&self, slot: usize, per_owner: usize) -> Option<String> {
+        let index = if slot < per_owner - 1 {
+            0
+        } else {
+            1 + (slot - (per_owner - 1)) / per_owner
+        };
+        self.owners[index.min(self.owners.len() - 1)].clone()
+    }
+
+    pub fn yaml(name: &str, d: &Declared) -> String {
+        let user = d
+            .user_id
+            .as_ref()
+            .map(|u| format!("  userId: {u}\n"))
+            .unwrap_or_default();
+        let rotation = if d.replace {
+            "  rotation:\n    interval: 720h\n    strategy: Replace\n    gracePeriod: 0s\n"
+        } else {
+            "  rotation:\n    interval: 720h\n"
+        };
+        format!(
+            "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: {name}\nspec:\n  name: {}\n{user}{rotation}",
+            Self::label(name, d)
+        )
+    }
+
+    pub fn label(name: &str, d: &Declared) -> String {
+        format!("{name} v{}", d.version)
+    }
+
+    async fn apply_declared(&self, env: &Env, name: &str) {
+        let d = &self.creds[name];
+        let mut value: serde_json::Value = serde_yaml::from_str(&Self::yaml(name, d)).unwrap();
+        value["metadata"]["namespace"] = env.ns.name.clone().into();
+        value["spec"]["connectionRef"] =
+            serde_json::json!({"kind": "ControlHubConnection", "name": CONNECTION});
+        let api = env.credentials();
+        let params = PatchParams::apply("e2e-user").force();
+        let patch = Patch::Apply(&value);
+        retrying(&format!("applying ApiCredential {name}"), || {
+            api.patch(name, &params, &patch)
+        })
+        .await;
+    }
+
+    /// Declares and applies a new ApiCredential.
+    pub async fn create(&mut self, env: &Env, name: &str, user_id: Option<String>, replace: bool) {
+        self.creds.insert(
+            name.to_string(),
+            Declared {
+                user_id,
+                replace,
+                version: 0,
+                rotate: None,
+                deleted: false,
+            },
+        );
+        self.apply_declared(env, name).await;
+    }
+
+    /// Changes `spec.name`.
+    pub async fn rename(&mut self, env: &Env, name: &str) {
+        self.creds.get_mut(name).expect("declared").version += 1;
+        self.apply_declared(env, name).await;
+    }
+
+    /// Requests a rotation (`controlhub.dev/rotate` with a new value).
+    pub async fn rotate(&mut self, env: &Env, name: &str) {
+        self.rotations += 1;
+        let value = format!("rotate-{}", self.rotations);
+        self.creds.get_mut(name).expect("declared").rotate = Some(value.clone());
+        let patch = serde_json::json!({"metadata": {"annotations": {controlhub_operator::api::ROTATE_ANNOTATION: value}}});
+        let api = env.credentials();
+        let params = PatchParams::default();
+        let patch = Patch::Merge(&patch);
+        retrying(&format!("annotating ApiCredential {name}"), || {
+            api.patch(name, &params, &patch)
+        })
+        .await;
+    }
+
+    /// Deletes the ApiCredential (already gone counts as done).
+    pub async fn delete(&mut self, env: &Env, name: &str) {
+        self.creds.get_mut(name).expect("declared").deleted = true;
+        let api = env.credentials();
+        retrying(&format!("deleting ApiCredential {name}"), || async {
+            match api.delete(name, &DeleteParams::default()).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+                Err(e) => Err(e),
+            }
+        })
+        .await;
+    }
+
+    /// Live (declared, not deleted) names.
+    pub fn live(&self) -> Vec<String> {
+        self.creds
+            .iter()
+            .filter(|(_, d)| !d.deleted)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Reads every Secret of the namespace and remembers the (ID, token) pairs (no Control Hub
+    /// call). Errors (an API server restarting) are ignored: the next sample catches up.
+    pub async fn sample(&mut self, env: &Env) {
+        let Ok(list) = env.secrets().list(&Default::default()).await else {
+            return;
+        };
+        for secret in list.items {
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            if !self.creds.contains_key(&name) {
+                continue;
+            }
+            let data = secret.data.unwrap_or_default();
+            let text = |k: &str| data.get(k).map(|v| String::from_utf8_lossy(&v.0).into_owned());
+            if let (Some(id), Some(token)) = (text("credentialId"), text("authToken")) {
+                self.seen.insert((id, token));
+            }
+        }
+    }
+
+    /// Samples Secrets every 250 ms for `duration`.
+    pub async fn sample_for(&mut self, env: &Env, duration: Duration) {
+        let end = tokio::time::Instant::now() + duration;
+        while tokio::time::Instant::now() < end {
+            self.sample(env).await;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// What Kubernetes still lacks for the fleet to be converged (`None`: nothing): every live
+    /// ApiCredential Ready at its generation with nothing in flight, its last rotation request
+    /// acted on and no replaced credential waiting; every deleted one gone.
+    pub async fn pending_in_kubernetes(&self, env: &Env) -> Option<String> {
+        let list = match env.credentials().list(&Default::default()).await {
+            Ok(list) => list,
+            Err(e) => return Some(format!("listing ApiCredentials: {e}")),
+        };
+        let found: std::collections::BTreeMap<String, ApiCredential> = list
+            .items
+            .into_iter()
+            .map(|c| (c.metadata.name.clone().unwrap_or_default(), c))
+            .collect();
+        let mut waiting = Vec::new();
+        for (name, d) in &self.creds {
+            let Some(c) = found.get(name) else {
+                if !d.deleted {
+                    waiting.push(format!("{name}: missing"));
+                }
+                continue;
+            };
+            if d.deleted {
+                waiting.push(format!("{name}: not gone yet"));
+                continue;
+            }
+            let ready = condition(c, ConditionType::Ready);
+            let s = c.status.clone().unwrap_or_default();
+            let ok = ready.as_ref().is_some_and(|r| r.0 == "True")
+                && condition(c, ConditionType::Reconciling).is_none_or(|r| r.0 != "True")
+                && s.observed_generation == c.metadata.generation
+                && s.rotation_in_progress.is_none()
+                && s.previous_credential_id.is_none()
+                && s.credential_id.is_some()
+                && (d.rotate.is_none() || s.last_rotation_request == d.rotate);
+            if !ok {
+                waiting.push(format!("{name}: {:?}", ready.map(|r| (r.1, r.2))));
+            }
+        }
+        (!waiting.is_empty()).then(|| {
+            format!(
+                "{} not converged, e.g. {:?}",
+                waiting.len(),
+                &waiting[..waiting.len().min(3)]
+            )
+        })
+    }
+
+    /// What Control Hub lacks for the fleet to be converged (`None`: nothing): exactly one
+    /// credential per live ApiCredential — its recorded ID, the declared label and owner — and
+    /// nothing else (the org admin's bootstrap credential aside).
+    pub async fn pending_in_controlhub(&self, env: &Env) -> Option<String> {
+        let managed = env.managed_credentials().await;
+        let list = match env.credentials().list(&Default::default()).await {
+            Ok(list) => list,
+            Err(e) => return Some(format!("listing ApiCredentials: {e}")),
+        };
+        let mut expected = std::collections::BTreeMap::new();
+        for c in list.items {
+            let name = c.metadata.name.clone().unwrap_or_default();
+            let Some(d) = self.creds.get(&name).filter(|d| !d.deleted) else {
+                continue;
+            };
+            let Some(id) = c.status.and_then(|s| s.credential_id) else {
+                return Some(format!("{name}: no credential recorded"));
+            };
+            let owner = d
+                .user_id
+                .clone()
+                .unwrap_or_else(|| env.emulator.admin().user_id.clone());
+            expected.insert(id, (Self::label(&name, d), owner));
+        }
+        let mut problems = Vec::new();
+        for (id, label, owner, _) in &managed {
+            match expected.get(id) {
+                None => problems.push(format!("extra {id} {label:?} of {owner}")),
+                Some((l, o)) if l != label || o != owner => {
+                    problems.push(format!("{id} is {label:?} of {owner}, declared {l:?} of {o}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for id in expected.keys() {
+            if !managed.iter().any(|c| &c.0 == id) {
+                problems.push(format!("missing {id}"));
+            }
+        }
+        (!problems.is_empty()).then(|| format!("Control Hub: {problems:?}"))
+    }
+
+    /// Waits until Kubernetes and then Control Hub show the fleet converged; samples Secrets
+    /// meanwhile. Returns how long it took, or panics after `timeout` saying what was missing.
+    pub async fn wait_converged(&mut self, env: &Env, timeout: Duration) -> Duration {
+        match self.try_converge(env, timeout, true).await {
+            Ok(took) => took,
+            Err(what) => {
+                let dump = self.dump(env).await;
+                panic!("the fleet did not converge within {timeout:?}: {what}\n{dump}")
+            }
+        }
+    }
+
+    /// Each ApiCredential's generation, observed generation, recorded and previous credential
+    /// and the credential ID in its Secret, for failure messages.
+    pub async fn dump(&self, env: &Env) -> String {
+        let mut out = String::from(
+            "ApiCredentials (generation/observed, status.credentialId, previous, Secret's credentialId):\n",
+        );
+        let Ok(list) = env.credentials().list(&Default::default()).await else {
+            return out;
+        };
+        for c in list.items {
+            let name = c.metadata.name.clone().unwrap_or_default();
+            let s = c.status.clone().unwrap_or_default();
+            let stored = env
+                .secrets()
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|s| s.data)
+                .and_then(|d| {
+                    d.get("credentialId")
+                        .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+                });
+            out.push_str(&format!(
+                "  {name}: {:?}/{:?} {:?} {:?} {:?} rotation={:?}\n",
+                c.metadata.generation,
+                s.observed_generation,
+                s.credential_id,
+                s.previous_credential_id,
+                stored,
+                s.rotation_in_progress
+            ));
+        }
+        out
+    }
+
+    /// Like [`Fleet::wait_converged`], returning what was missing instead of panicking; with
+    /// `controlhub: false` only Kubernetes is looked at (no Control Hub call: its API may be
+    /// failing on purpose).
+    pub async fn try_converge(
+        &mut self,
+        env: &Env,
+        timeout: Duration,
+        controlhub: bool,
+    ) -> Result<Duration, String> {
+        let start = tokio::time::Instant::now();
+        loop {
+            self.sample(env).await;
+            let missing = match self.pending_in_kubernetes(env).await {
+                Some(what) => Some(what),
+                None if controlhub => self.pending_in_controlhub(env).await,
+                None => None,
+            };
+            match missing {
+                None => return Ok(start.elapsed()),
+                Some(what) if start.elapsed() > timeout => return Err(what),
+                Some(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+    }
+
+    /// Once converged: Control Hub holds exactly the declared credentials (no pending label),
+    /// every Secret's token authenticates as the declared owner, and every token seen during the
+    /// churn that is no longer current is refused (401).
+    pub async fn verify(&mut self, env: &Env) -> Verified {
+        if let Some(what) = self.pending_in_controlhub(env).await {
+            panic!("{what}");
+        }
+        let managed = env.managed_credentials().await;
+        assert!(
+            managed.iter().all(|c| !c.1.contains("[k8s:")),
+            "no credential is left under a pending label: {managed:?}"
+        );
+        let live = self.live();
+        assert_eq!(managed.len(), live.len(), "one credential per live ApiCredential");
+        let mut current = std::collections::BTreeSet::new();
+        for name in &live {
+            let (id, token) = self.secret_or_panic(env, name).await;
+            let d = &self.creds[name];
+            let owner = d
+                .user_id
+                .clone()
+                .unwrap_or_else(|| env.emulator.admin().user_id.clone());
+            let (status, principal) = env.principal_of(&id, &token).await;
+            assert_eq!(
+                (status, principal.as_deref()),
+                (200, Some(owner.as_str())),
+                "the token in Secret {name} (credential {id}) authenticates as its owner"
+            );
+            let recorded = env
+                .credentials()
+                .get(name)
+                .await
+                .unwrap()
+                .status
+                .and_then(|s| s.credential_id);
+            assert_eq!(
+                recorded.as_deref(),
+                Some(id.as_str()),
+                "{name}: status records the Secret's credential"
+            );
+            current.insert((id, token));
+        }
+        let mut dead = 0;
+        for (id, token) in self.seen.clone() {
+            if current.contains(&(id.clone(), token.clone())) {
+                continue;
+            }
+            let status = env.token_status(&id, &token).await;
+            assert_eq!(
+                status, 401,
+                "a token seen in a Secret during the churn and since replaced or deleted (credential {id}) must be refused"
+            );
+            dead += 1;
+        }
+        Verified {
+            live: live.len(),
+            dead_tokens: dead,
+        }
+    }
+
+    async fn secret_or_panic(&mut self, env: &Env, name: &str) -> (String, String) {
+        let pair = env.secret_credential(name).await;
+        self.seen.insert(pair.clone());
+        pair
+    }
+}
+
+/// Control Hub calls counted by the emulator (every operation of the emulated API, whatever the
+/// status or a dropped connection; the emulator's own admin API excluded).
+pub fn controlhub_calls(stats: &controlhub_testkit::emulator::Stats) -> u64 {
+    stats
+        .operations
+        .iter()
+        .filter(|(op, _)| !op.starts_with("admin"))
+        .map(|(_, by_status)| by_status.values().sum::<u64>())
+        .sum()
+}
+
+/// The churn of the restart stories: `n` ApiCredentials created, then (around a restart the
+/// story makes) a third renamed, two thirds rotated, a fifth deleted; then convergence and the
+/// [`Fleet::verify`] checks.
+pub struct Churn {
+    pub fleet: Fleet,
+    pub n: usize,
+    pub start: std::time::Instant,
+}
+
+impl Churn {
+    pub fn name(i: usize) -> String {
+        format!("r{i:03}")
+    }
+
+    /// Creates the `n` ApiCredentials and lets the operator work on them for a moment.
+    pub async fn begin(env: &Env, n: usize) -> Churn {
+        let mut fleet = Fleet::new(env, n, PER_OWNER).await;
+        let start = std::time::Instant::now();
+        for i in 0..n {
+            let owner = fleet.owner_of_slot(i, PER_OWNER);
+            fleet.create(env, &Self::name(i), owner, i % 2 == 1).await;
+        }
+        fleet.sample_for(env, Duration::from_millis(1500)).await;
+        Churn { fleet, n, start }
+    }
+
+    /// Renames, rotates and deletes among `range`.
+    pub async fn mutate(&mut self, env: &Env, range: std::ops::Range<usize>) {
+        for i in range {
+            let name = Self::name(i);
+            if i % 5 == 4 {
+                self.fleet.delete(env, &name).await;
+                continue;
+            }
+            if i % 3 == 0 {
+                self.fleet.rename(env, &name).await;
+            }
+            if i % 3 != 2 {
+                self.fleet.rotate(env, &name).await;
+            }
+            self.fleet.sample(env).await;
+        }
+    }
+
+    /// Waits for convergence, checks everything and prints a one-line summary.
+    pub async fn finish(mut self, env: &Env, story: &str, restart: Duration) {
+        let converge = self.fleet.wait_converged(env, Duration::from_secs(120)).await;
+        let calls = controlhub_calls(&env.emulator.stats().await);
+        let verified = self.fleet.verify(env).await;
+        println!(
+            "restarts: {story} credentials={} live={} restart-took={:.1}s total={:.1}s converge-after-churn={:.1}s calls={calls} dead-tokens={} orphans=0",
+            self.n,
+            verified.live,
+            restart.as_secs_f64(),
+            self.start.elapsed().as_secs_f64(),
+            converge.as_secs_f64(),
+            verified.dead_tokens
+        );
+    }
+}
+
+/// Size of the restart stories: 12 credentials (CI) or 100 (`E2E_SIZE=full`).
+pub fn restart_story_size() -> usize {
+    if full_size() { 100 } else { 12 }
+}
