@@ -478,6 +478,43 @@ mod tests {
         assert!(!fence.holds());
     }
 
+    /// A Kubernetes API server stand-in that answers every request.
+    struct Answers;
+
+    impl tower::Service<http::Request<()>> for Answers {
+        type Response = &'static str;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<&'static str, std::convert::Infallible>>;
+        fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, _: http::Request<()>) -> Self::Future {
+            std::future::ready(Ok("sent"))
+        }
+    }
+
+    fn send(service: &mut FenceService<Answers>, method: http::Method) -> Result<&'static str, String> {
+        use tower::Service;
+        let request = http::Request::builder().method(method).uri("/api/v1/secrets").body(()).unwrap();
+        futures::executor::block_on(service.call(request)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_client_fence_refuses_writes_once_the_deadline_passed_and_always_allows_reads() {
+        use tower::Layer;
+        let fence = Fence::closed();
+        fence.extend_to(Instant::now() + Duration::from_millis(40));
+        let mut service = FenceLayer(fence.clone()).layer(Answers);
+        assert_eq!(send(&mut service, http::Method::PATCH), Ok("sent"));
+        std::thread::sleep(Duration::from_millis(60));
+        // Nobody revoked anything: the deadline alone closes it (a leader waking from SIGSTOP).
+        for method in [http::Method::POST, http::Method::PUT, http::Method::PATCH, http::Method::DELETE] {
+            let refused = send(&mut service, method.clone());
+            assert!(refused.as_ref().is_err_and(|e| e.contains("no longer holds")), "{method}: {refused:?}");
+        }
+        assert_eq!(send(&mut service, http::Method::GET), Ok("sent"), "reads still work");
+    }
+
     #[test]
     fn the_timings_must_nest() {
         let mut c = LeaseConfig::new("ns".into(), "l".into(), "me".into());
