@@ -293,7 +293,8 @@ async fn elect(
         } else {
             config.renew_deadline
         };
-        let result = match tokio::time::timeout(budget, attempt(&api, &config, &mut observed, started)).await {
+        let result = match tokio::time::timeout(budget, attempt(&api, &config, &mut observed, started)).await
+        {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!("no answer within {budget:?}")),
         };
@@ -466,7 +467,10 @@ mod tests {
         fence.extend_to(Instant::now() + Duration::from_millis(30));
         assert!(fence.holds());
         std::thread::sleep(Duration::from_millis(50));
-        assert!(!fence.holds(), "no renew: the fence closed without anyone revoking it");
+        assert!(
+            !fence.holds(),
+            "no renew: the fence closed without anyone revoking it"
+        );
     }
 
     #[test]
@@ -495,7 +499,11 @@ mod tests {
 
     fn send(service: &mut FenceService<Answers>, method: http::Method) -> Result<&'static str, String> {
         use tower::Service;
-        let request = http::Request::builder().method(method).uri("/api/v1/secrets").body(()).unwrap();
+        let request = http::Request::builder()
+            .method(method)
+            .uri("/api/v1/secrets")
+            .body(())
+            .unwrap();
         futures::executor::block_on(service.call(request)).map_err(|e| e.to_string())
     }
 
@@ -508,11 +516,23 @@ mod tests {
         assert_eq!(send(&mut service, http::Method::PATCH), Ok("sent"));
         std::thread::sleep(Duration::from_millis(60));
         // Nobody revoked anything: the deadline alone closes it (a leader waking from SIGSTOP).
-        for method in [http::Method::POST, http::Method::PUT, http::Method::PATCH, http::Method::DELETE] {
+        for method in [
+            http::Method::POST,
+            http::Method::PUT,
+            http::Method::PATCH,
+            http::Method::DELETE,
+        ] {
             let refused = send(&mut service, method.clone());
-            assert!(refused.as_ref().is_err_and(|e| e.contains("no longer holds")), "{method}: {refused:?}");
+            assert!(
+                refused.as_ref().is_err_and(|e| e.contains("no longer holds")),
+                "{method}: {refused:?}"
+            );
         }
-        assert_eq!(send(&mut service, http::Method::GET), Ok("sent"), "reads still work");
+        assert_eq!(
+            send(&mut service, http::Method::GET),
+            Ok("sent"),
+            "reads still work"
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator (uses the in-cluster config, or KUBECONFIG).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as YAML, or write one file each to --out-dir.
     Crd {
         #[arg(long)]
@@ -113,7 +113,7 @@ fn main() {
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             match runtime {
-                Ok(rt) => rt.block_on(run(args)),
+                Ok(rt) => rt.block_on(run(*args)),
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");
                     1
@@ -282,7 +282,11 @@ async fn run(args: RunArgs) -> i32 {
     ctx.close_writes();
     let _ = shutdown_tx.send(());
     let grace = args.shutdown_grace_period;
-    tracing::info!(signal, ?grace, "shutting down: letting reconciles in flight reach a safe point");
+    tracing::info!(
+        signal,
+        ?grace,
+        "shutting down: letting reconciles in flight reach a safe point"
+    );
     let started = tokio::time::Instant::now();
     let drained = tokio::select! {
         () = &mut controllers => true,

@@ -76,16 +76,28 @@ async fn only_the_leader_reconciles() {
     let leader = env.operator.metrics().await;
     let follower = b.metrics().await;
     let (leader_calls, follower_calls) = (counter_sum(&leader, REQUESTS), counter_sum(&follower, REQUESTS));
-    let (leader_reconciles, follower_reconciles) =
-        (counter_sum(&leader, RECONCILES), counter_sum(&follower, RECONCILES));
+    let (leader_reconciles, follower_reconciles) = (
+        counter_sum(&leader, RECONCILES),
+        counter_sum(&follower, RECONCILES),
+    );
     println!(
         "Control Hub requests: leader {leader_calls}, follower {follower_calls}; reconciles: leader {leader_reconciles}, follower {follower_reconciles}"
     );
     assert!(leader_calls > 0, "the leader called Control Hub:\n{leader}");
-    assert_eq!(follower_calls, 0, "the follower never calls Control Hub:\n{follower}");
+    assert_eq!(
+        follower_calls, 0,
+        "the follower never calls Control Hub:\n{follower}"
+    );
     assert!(leader_reconciles >= 5, "the leader reconciled:\n{leader}");
-    assert_eq!(follower_reconciles, 0, "the follower never reconciles:\n{follower}");
-    assert_eq!(env.managed_credentials().await.len(), 5, "one credential per ApiCredential");
+    assert_eq!(
+        follower_reconciles, 0,
+        "the follower never reconciles:\n{follower}"
+    );
+    assert_eq!(
+        env.managed_credentials().await.len(),
+        5,
+        "one credential per ApiCredential"
+    );
     assert_eq!(env.lease_holder().await.as_deref(), Some("replica-a"));
     assert!(
         !b.log().contains("starting controllers"),
@@ -102,7 +114,11 @@ async fn only_the_leader_reconciles() {
         "a follower exits 0 promptly on SIGTERM (got {status:?} after {:?})",
         started.elapsed()
     );
-    assert_eq!(env.lease_holder().await.as_deref(), Some("replica-a"), "the leader kept the Lease");
+    assert_eq!(
+        env.lease_holder().await.as_deref(),
+        Some("replica-a"),
+        "the leader kept the Lease"
+    );
 }
 
 /// SIGKILL the leader: the follower takes over within the lease duration (+ one retry) and
@@ -120,14 +136,19 @@ async fn the_follower_takes_over_when_the_leader_is_killed() {
     let leads = killed.elapsed();
     env.wait_ready("after-kill").await;
     let ready = killed.elapsed();
-    println!("takeover after SIGKILL (6s lease, 1s retry): replica-b leads after {leads:?}, first Ready after {ready:?}");
+    println!(
+        "takeover after SIGKILL (6s lease, 1s retry): replica-b leads after {leads:?}, first Ready after {ready:?}"
+    );
     assert!(
         ready < Duration::from_secs(20),
         "the follower took over within 20 s (took {ready:?})"
     );
     env.assert_token_works("after-kill").await;
     env.assert_token_works("before").await;
-    assert!(counter_sum(&b.metrics().await, REQUESTS) > 0, "the new leader did the work");
+    assert!(
+        counter_sum(&b.metrics().await, REQUESTS) > 0,
+        "the new leader did the work"
+    );
     assert_eq!(env.managed_credentials().await.len(), 2);
 }
 
@@ -146,7 +167,10 @@ async fn a_paused_leader_writes_nothing_after_losing_its_lease() {
     let stopped = Instant::now();
     env.operator.signal(libc::SIGSTOP);
     env.wait_leader("replica-b").await;
-    println!("replica-b took the Lease {:?} after the leader was stopped", stopped.elapsed());
+    println!(
+        "replica-b took the Lease {:?} after the leader was stopped",
+        stopped.elapsed()
+    );
     b.kill();
 
     // Work the old leader would do at once: its watches deliver these when it wakes up.
@@ -189,7 +213,10 @@ async fn a_paused_leader_writes_nothing_after_losing_its_lease() {
     let (_, token) = env.assert_token_works("before").await;
     assert_eq!(token, old_token, "the token was not regenerated");
     let log = env.operator.log();
-    assert!(log.contains("stepping down"), "the old leader says why it stops:\n{log}");
+    assert!(
+        log.contains("stepping down"),
+        "the old leader says why it stops:\n{log}"
+    );
 
     // A legitimate leader does the work (after replica-b's lease expires).
     env.operator.restart_with(&[]);

@@ -52,7 +52,11 @@ async fn sigterm_mid_create_stores_the_token_then_exits() {
     .await;
     env.apply(CI_BOT).await;
     assert_eq!(env.wait_paused(&file).await, "create:issued");
-    assert_eq!(env.managed_credentials().await.len(), 1, "the credential was issued");
+    assert_eq!(
+        env.managed_credentials().await.len(),
+        1,
+        "the credential was issued"
+    );
 
     let terminated = Instant::now();
     env.operator.signal(libc::SIGTERM);
@@ -62,11 +66,18 @@ async fn sigterm_mid_create_stores_the_token_then_exits() {
         "the operator waits for the step in flight:\n{}",
         env.operator.log()
     );
-    assert_eq!(env.lease_holder().await.as_deref(), Some("replica-a"), "and keeps the Lease meanwhile");
+    assert_eq!(
+        env.lease_holder().await.as_deref(),
+        Some("replica-a"),
+        "and keeps the Lease meanwhile"
+    );
     std::fs::write(&file, "resume").unwrap();
     let status = env.operator.wait_exit(Duration::from_secs(20)).await;
     let _ = std::fs::remove_file(&file);
-    println!("exited {status:?} {:?} after SIGTERM (1 s of it paused)", terminated.elapsed());
+    println!(
+        "exited {status:?} {:?} after SIGTERM (1 s of it paused)",
+        terminated.elapsed()
+    );
     assert!(
         status.is_some_and(|s| s.success()),
         "exit 0 within the grace period: {status:?}\n{}",
@@ -75,7 +86,10 @@ async fn sigterm_mid_create_stores_the_token_then_exits() {
     let (id, _) = env.assert_token_works("ci-bot").await;
     let managed = env.managed_credentials().await;
     assert_eq!(managed.len(), 1, "exactly one credential: {managed:?}");
-    assert_eq!(managed[0].0, id, "the Secret holds the credential issued before SIGTERM");
+    assert_eq!(
+        managed[0].0, id,
+        "the Secret holds the credential issued before SIGTERM"
+    );
     assert_eq!(env.lease_holder().await, None, "the Lease was handed back");
     let log = env.operator.log();
     assert!(log.contains("reconciles drained"), "{log}");
