@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use controlhub_operator::controller::connections::UrlPolicy;
 use controlhub_operator::controller::context::{Context, Settings};
 use controlhub_operator::controller::{self, Scope};
-use controlhub_operator::leader::{self, Leadership, LeaseConfig};
+use controlhub_operator::leader::{self, Elector, FenceLayer, Leadership, LeaseConfig};
 use controlhub_operator::telemetry::{self, LogFormat};
 use controlhub_operator::{crdgen, health, metrics};
 
@@ -27,7 +27,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator (uses the in-cluster config, or KUBECONFIG).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the CustomResourceDefinitions as YAML, or write one file each to --out-dir.
     Crd {
         #[arg(long)]
@@ -55,6 +55,21 @@ struct RunArgs {
     /// This replica's identity in the Lease.
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// How long the Lease is valid without renewal: how long the other replicas wait before taking
+    /// over from a leader that vanished (whole seconds).
+    #[arg(long, env = "CONTROLHUB_LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
+    lease_duration: Duration,
+    /// How long the leader trusts its last successful renew: it stops writing when it could not
+    /// renew for this long. Shorter than --lease-duration.
+    #[arg(long, env = "CONTROLHUB_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = humantime::parse_duration)]
+    lease_renew_deadline: Duration,
+    /// How often the leader renews the Lease and the other replicas try to acquire it.
+    #[arg(long, env = "CONTROLHUB_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = humantime::parse_duration)]
+    lease_retry_period: Duration,
+    /// On SIGTERM/SIGINT, how long reconciles in flight may take to reach a safe point before the
+    /// Lease is released anyway. Keep it below the pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "CONTROLHUB_SHUTDOWN_GRACE_PERIOD", default_value = "20s", value_parser = humantime::parse_duration)]
+    shutdown_grace_period: Duration,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "CONTROLHUB_WATCH_NAMESPACE")]
     watch_namespace: Option<String>,
@@ -98,7 +113,7 @@ fn main() {
         Command::Run(args) => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
             match runtime {
-                Ok(rt) => rt.block_on(run(args)),
+                Ok(rt) => rt.block_on(run(*args)),
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");
                     1
@@ -129,39 +144,70 @@ fn print_crds(out_dir: Option<PathBuf>) -> i32 {
 
 async fn run(args: RunArgs) -> i32 {
     telemetry::init(args.log_format);
-    let client = match kube::Client::try_default().await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot build a Kubernetes client (in-cluster config or KUBECONFIG)");
-            return 1;
-        }
-    };
-    let metrics = Arc::new(metrics::Metrics::new());
     let identity = args
         .identity
         .clone()
         .unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
-    let leadership = if args.leader_election {
-        leader::spawn(
-            client.clone(),
-            LeaseConfig::new(
-                args.lease_namespace.clone(),
-                args.lease_name.clone(),
-                identity.clone(),
-            ),
+    let lease_config = LeaseConfig {
+        lease_duration: args.lease_duration,
+        renew_deadline: args.lease_renew_deadline,
+        retry_period: args.lease_retry_period,
+        ..LeaseConfig::new(
+            args.lease_namespace.clone(),
+            args.lease_name.clone(),
+            identity.clone(),
         )
-    } else {
-        tokio::sync::watch::channel(Leadership::Leader).1
     };
+    if let Err(e) = lease_config.validate() {
+        tracing::error!("invalid leader election settings: {e}");
+        return 2;
+    }
+    let mut signals = match Signals::new() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install the SIGTERM/SIGINT handlers");
+            return 1;
+        }
+    };
+    let config = match kube::Config::infer().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load the Kubernetes configuration (in-cluster config or KUBECONFIG)");
+            return 1;
+        }
+    };
+    // Two clients: the election's own (it must write the Lease), and the controllers', which
+    // refuses every write once this process may no longer write (see `leader::FenceLayer`).
+    let client = match kube::client::ClientBuilder::try_from(config.clone()) {
+        Ok(b) => b.build(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build a Kubernetes client");
+            return 1;
+        }
+    };
+    let elector = if args.leader_election {
+        leader::spawn(client, lease_config)
+    } else {
+        Elector::disabled()
+    };
+    let fenced_client = match kube::client::ClientBuilder::try_from(config) {
+        Ok(b) => b.with_layer(&FenceLayer(elector.fence.clone())).build(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build a Kubernetes client");
+            return 1;
+        }
+    };
+    let metrics = Arc::new(metrics::Metrics::new());
+    let leadership = elector.leadership.clone();
     let readiness = health::Readiness::new(leadership.clone());
-    let server = tokio::spawn(health::serve(
+    let mut server = tokio::spawn(health::serve(
         args.health_addr,
         args.metrics_addr,
         readiness.clone(),
         metrics.clone(),
     ));
 
-    // Followers wait; the leader runs the controllers; a lost lease ends the process.
+    // Followers wait; a signal ends the wait (and hands the Lease back if it was just acquired).
     let mut watch = leadership.clone();
     loop {
         let state = *watch.borrow_and_update();
@@ -170,8 +216,17 @@ async fn run(args: RunArgs) -> i32 {
             Leadership::Lost => return 1,
             _ => {}
         }
-        if watch.changed().await.is_err() {
-            return 1;
+        tokio::select! {
+            changed = watch.changed() => {
+                if changed.is_err() {
+                    return 1;
+                }
+            }
+            signal = signals.recv() => {
+                tracing::info!(signal, "shutting down (not the leader)");
+                elector.release().await;
+                return 0;
+            }
         }
     }
     let settings = Settings {
@@ -190,30 +245,105 @@ async fn run(args: RunArgs) -> i32 {
         ..Settings::default()
     };
     tracing::info!(?settings, "starting controllers");
-    let ctx = Arc::new(Context::new(client, settings, metrics, Some(identity)));
+    let ctx = Arc::new(
+        Context::new(fenced_client, settings, metrics, Some(identity)).with_lease(elector.fence.clone()),
+    );
     let scope = args.watch_namespace.map_or(Scope::All, Scope::Namespace);
-    let lost = async move {
-        let mut watch = leadership;
-        while watch.changed().await.is_ok() {
-            if *watch.borrow() == Leadership::Lost {
-                return;
-            }
+    let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+    let controllers = controller::run(ctx.clone(), scope, readiness, async move {
+        let _ = shutdown_rx.await;
+    });
+    tokio::pin!(controllers);
+
+    let signal = tokio::select! {
+        () = &mut controllers => {
+            tracing::error!("the controllers stopped on their own");
+            ctx.close_writes();
+            elector.release().await;
+            return 1;
         }
-        // Without leader election nobody ever sends: never lost.
-        std::future::pending::<()>().await;
-    };
-    tokio::select! {
-        () = controller::run(ctx, scope, readiness) => {
-            tracing::info!("controllers stopped");
-            0
-        }
-        () = lost => {
+        () = lost(leadership.clone()) => {
+            // The election revoked the fence before saying so; close the gate too, and go.
+            ctx.close_writes();
             tracing::error!("leadership lost; exiting so another replica takes over");
-            1
+            return 1;
         }
-        result = server => {
+        result = &mut server => {
             tracing::error!(?result, "the health/metrics server stopped");
-            1
+            ctx.close_writes();
+            elector.release().await;
+            return 1;
+        }
+        signal = signals.recv() => signal,
+    };
+
+    // Graceful shutdown: no new step anywhere, the steps in flight finish (a credential issued
+    // gets its token stored), then the Lease is handed back and the process exits.
+    ctx.close_writes();
+    let _ = shutdown_tx.send(());
+    let grace = args.shutdown_grace_period;
+    tracing::info!(
+        signal,
+        ?grace,
+        "shutting down: letting reconciles in flight reach a safe point"
+    );
+    let started = tokio::time::Instant::now();
+    let drained = tokio::select! {
+        () = &mut controllers => true,
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(?grace, "reconciles still in flight after the grace period; abandoning them");
+            false
+        }
+        () = lost(leadership) => {
+            tracing::error!("leadership lost while shutting down; exiting");
+            return 1;
+        }
+        signal = signals.recv() => {
+            tracing::warn!(signal, "second signal; abandoning the reconciles in flight");
+            false
+        }
+    };
+    if drained {
+        tracing::info!(took = ?started.elapsed(), "reconciles drained");
+    }
+    elector.release().await;
+    tracing::info!("stopped");
+    if drained { 0 } else { 1 }
+}
+
+/// Resolves when the election reports the lease lost (never without leader election).
+async fn lost(mut watch: tokio::sync::watch::Receiver<Leadership>) {
+    loop {
+        if *watch.borrow_and_update() == Leadership::Lost {
+            return;
+        }
+        if watch.changed().await.is_err() {
+            // The election ended without a loss (released): nothing more will come.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// SIGTERM (the kubelet) and SIGINT (Ctrl+C).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// The name of the next signal received.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
     }
 }

@@ -42,6 +42,10 @@ const FINALIZER_MANAGER: &str = "controlhub-operator-connection-in-use";
 const IN_USE_RECHECK: Duration = Duration::from_secs(5);
 
 pub async fn reconcile_namespaced(obj: Arc<ControlHubConnection>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.may_write() {
+        // Shutting down or no longer the leader: the next leader looks at it.
+        return Ok(Action::await_change());
+    }
     let key = ConnectionKey {
         kind: ConnectionKind::ControlHubConnection,
         namespace: obj.namespace(),
@@ -73,6 +77,10 @@ pub async fn reconcile_namespaced(obj: Arc<ControlHubConnection>, ctx: Arc<Conte
 }
 
 pub async fn reconcile_cluster(obj: Arc<ClusterControlHubConnection>, ctx: Arc<Context>) -> Result<Action> {
+    if !ctx.may_write() {
+        // Shutting down or no longer the leader: the next leader looks at it.
+        return Ok(Action::await_change());
+    }
     let key = ConnectionKey {
         kind: ConnectionKind::ClusterControlHubConnection,
         namespace: None,

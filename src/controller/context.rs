@@ -9,6 +9,7 @@ use kube::runtime::events::{Recorder, Reporter};
 
 use crate::controller::connections::{Connections, UrlPolicy};
 use crate::controller::owners::Owners;
+use crate::leader::Fence;
 use crate::metrics::Metrics;
 
 /// Field manager of every server-side apply the operator makes.
@@ -63,9 +64,11 @@ pub struct Context {
     pub connections: Connections,
     pub owners: Owners,
     memory: Mutex<Memory>,
-    /// Open while this process may change Kubernetes or Control Hub: closed when it stops being
-    /// the leader or is asked to shut down, so in-flight reconciles stop at their next step.
+    /// Open while this process may start new steps: closed when it stops being the leader or is
+    /// asked to shut down, so in-flight reconciles stop at their next step.
     writes_open: std::sync::atomic::AtomicBool,
+    /// The leader lease as this process last renewed it (monotonic deadline; see `leader::Fence`).
+    lease: Arc<Fence>,
 }
 
 impl Context {
@@ -93,15 +96,34 @@ impl Context {
             metrics,
             memory: Mutex::new(Memory::default()),
             writes_open: std::sync::atomic::AtomicBool::new(true),
+            lease: Fence::unbounded(),
         }
     }
 
-    /// Whether this process may still make writes (see `writes_open`).
-    pub fn may_write(&self) -> bool {
-        self.writes_open.load(std::sync::atomic::Ordering::Acquire)
+    /// Ties the write gate to the leader lease: [`Context::may_write`] turns false by itself when
+    /// the lease was not renewed within the renew deadline, before the election notices.
+    pub fn with_lease(mut self, lease: Arc<Fence>) -> Self {
+        self.lease = lease;
+        self
     }
 
-    /// Stops all further writes of this process (lost leadership, shutdown). Irreversible.
+    /// Whether this process may start a step (a change to Kubernetes or Control Hub): the gate is
+    /// open (no shutdown, no step-down) and the lease is held by the monotonic clock. Check it
+    /// before each step.
+    pub fn may_write(&self) -> bool {
+        self.writes_open.load(std::sync::atomic::Ordering::Acquire) && self.lease.holds()
+    }
+
+    /// Whether this process still holds the leader lease (by the monotonic clock), whatever the
+    /// gate: true while a shutdown lets the step in flight finish. Check it right before a Control
+    /// Hub write inside a step; Kubernetes writes are checked by the client itself
+    /// (`leader::FenceLayer`).
+    pub fn holds_lease(&self) -> bool {
+        self.lease.holds()
+    }
+
+    /// Stops all further steps of this process (lost leadership, shutdown); the step in flight
+    /// finishes. Irreversible.
     pub fn close_writes(&self) {
         self.writes_open
             .store(false, std::sync::atomic::Ordering::Release);

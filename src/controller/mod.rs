@@ -139,8 +139,16 @@ where
     changed(events, move |c: &K| (c.meta().generation, is_ready(c)), true)
 }
 
-/// Runs the controllers until the process is asked to stop.
-pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
+/// Runs the controllers until `shutdown` resolves, then lets the reconciles in flight finish
+/// (close the write gate first, so they stop at their next step) and returns.
+pub async fn run(
+    ctx: Arc<Context>,
+    scope: Scope,
+    readiness: Arc<Readiness>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use futures::FutureExt;
+    let shutdown = shutdown.boxed().shared();
     let client = ctx.kube.clone();
     let credentials: Api<ApiCredential> = api(&client, &scope);
     let secrets: Api<PartialObjectMeta<Secret>> = match &scope {
@@ -207,12 +215,12 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
                 by_connection(store_b.clone(), key)
             },
         )
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown.clone())
         .run(apicredential::reconcile, apicredential::error_policy, ctx.clone())
         .for_each(|_| futures::future::ready(()));
 
     let namespaced = Controller::new(namespaced_connections, watcher::Config::default())
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown.clone())
         .run(
             connection_status::reconcile_namespaced,
             connection_status::error_policy,
@@ -220,7 +228,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
         )
         .for_each(|_| futures::future::ready(()));
     let cluster = Controller::new(cluster_connections, watcher::Config::default())
-        .shutdown_on_signal()
+        .graceful_shutdown_on(shutdown.clone())
         .run(
             connection_status::reconcile_cluster,
             connection_status::error_policy,
@@ -228,12 +236,13 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, readiness: Arc<Readiness>) {
         )
         .for_each(|_| futures::future::ready(()));
 
-    let ready_when_synced = async move {
-        store.wait_until_ready().await.ok();
-        readiness.mark_synced();
-        tracing::info!("ApiCredential cache synced");
-    };
-    tokio::join!(credential_controller, namespaced, cluster, ready_when_synced);
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            readiness.mark_synced();
+            tracing::info!("ApiCredential cache synced");
+        }
+    });
+    tokio::join!(credential_controller, namespaced, cluster);
 }
 
 #[cfg(test)]

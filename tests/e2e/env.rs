@@ -1446,3 +1446,133 @@ impl Churn {
 pub fn restart_story_size() -> usize {
     if full_size() { 100 } else { 12 }
 }
+// ---- Helpers for the replica and shutdown stories (appended). ----
+
+/// Name of the Lease the replica and shutdown stories elect on (in the test's namespace).
+pub const LEASE: &str = "controlhub-operator";
+
+/// Short lease timings for the replica stories: 6 s lease, 4 s renew deadline, 1 s retry.
+pub const FAST_LEASE: [(&str, &str); 3] = [
+    ("lease-duration", "6s"),
+    ("lease-renew-deadline", "4s"),
+    ("lease-retry-period", "1s"),
+];
+
+/// Write operations of Control Hub's API as the emulator counts them.
+pub const CONTROLHUB_WRITES: [&str; 3] = ["createCredential", "updateCredential", "deleteCredential"];
+
+impl Operator {
+    /// Sends `signal` (`libc::SIGTERM`, `SIGSTOP`, `SIGCONT`, …) to the running process.
+    pub fn signal(&self, signal: i32) {
+        self.child
+            .as_ref()
+            .expect("the operator is running")
+            .signal(signal);
+    }
+
+    /// Waits up to `timeout` for the process to exit; its status, or `None` if it still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait()) {
+                return Some(status);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sets the leader election arguments: on, the test's namespace, [`LEASE`], `identity`,
+    /// [`FAST_LEASE`] timings. Takes effect at the next (re)start.
+    pub fn elect_as(&mut self, namespace: &str, identity: &str) {
+        self.set_arg("leader-election", "true");
+        self.set_arg("lease-namespace", namespace);
+        self.set_arg("lease-name", LEASE);
+        self.set_arg("identity", identity);
+        for (flag, value) in FAST_LEASE {
+            self.set_arg(flag, value);
+        }
+    }
+
+    /// The identity the operator elects with.
+    pub fn identity(&self) -> String {
+        self.arg("identity").expect("started with --identity")
+    }
+
+    /// The operator's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        scrape(&self.metrics_addr()).await
+    }
+
+    /// `/readyz`: (HTTP status, body).
+    pub async fn readyz(&self) -> Option<(u16, String)> {
+        let addr = self.arg("health-addr")?;
+        let response = reqwest::get(format!("http://{addr}/readyz")).await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.unwrap_or_default()))
+    }
+}
+
+/// GET `http://<addr>/metrics`.
+pub async fn scrape(addr: &str) -> String {
+    let url = format!("http://{addr}/metrics");
+    let response = reqwest::get(&url)
+        .await
+        .unwrap_or_else(|e| panic!("scraping {url}: {e}"));
+    response.text().await.expect("the metrics body is text")
+}
+
+/// The sum of every sample of the counter `name` (`…_total` lines) in a metrics text.
+pub fn counter_sum(metrics: &str, name: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+impl Env {
+    /// Another operator process for this Env: the same arguments (namespace, lease, timings) with
+    /// identity `identity`, its own ports and log file `operator-<identity>.log`. Started at once.
+    pub fn replica(&self, identity: &str) -> Operator {
+        let mut replica = Operator {
+            child: None,
+            args: self.operator.args.clone(),
+            envs: self.operator.envs.clone(),
+            log: self.dir.join(format!("operator-{identity}.log")),
+        };
+        replica.set_arg("identity", identity);
+        replica.set_arg("metrics-addr", &format!("127.0.0.1:{}", process::free_port()));
+        replica.set_arg("health-addr", &format!("127.0.0.1:{}", process::free_port()));
+        replica.child = Some(Operator::spawn(&replica.args, &replica.envs, &replica.log));
+        replica
+    }
+
+    /// The holder of the test's Lease now (`None`: no Lease, or released).
+    pub async fn lease_holder(&self) -> Option<String> {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> = self.ns.api();
+        let lease = leases.get_opt(LEASE).await.ok().flatten()?;
+        lease.spec?.holder_identity.filter(|h| !h.is_empty())
+    }
+
+    /// Waits until `identity` holds the Lease.
+    pub async fn wait_leader(&self, identity: &str) {
+        eventually(&format!("{identity} to hold the Lease"), WAIT, || async move {
+            (self.lease_holder().await.as_deref() == Some(identity)).then_some(())
+        })
+        .await;
+    }
+
+    /// Control Hub write requests (create, update, delete) the emulator has answered so far.
+    pub async fn controlhub_writes(&self) -> u64 {
+        let stats = self.emulator.stats().await;
+        CONTROLHUB_WRITES.iter().map(|op| stats.total(op)).sum()
+    }
+}
