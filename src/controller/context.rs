@@ -52,6 +52,12 @@ pub struct Memory {
     failures: HashMap<String, u32>,
     /// The last warning said per object, to say each one once.
     warned: HashMap<String, u64>,
+    /// The resourceVersion of each object's last status write by this process.
+    written: HashMap<String, String>,
+    /// Objects that must not be reconciled before an instant (a failure's backoff or a server's
+    /// Retry-After), with the generation they were held at: events this process causes itself
+    /// (a Secret written or deleted) must not cut the wait short; a spec change does.
+    held: HashMap<String, (Instant, Option<i64>)>,
 }
 
 pub struct Context {
@@ -192,6 +198,41 @@ impl Context {
         memory.failures.remove(uid);
         memory.token_checked.remove(uid);
         memory.warned.remove(uid);
+        memory.written.remove(uid);
+        memory.held.remove(uid);
+    }
+
+    /// Records the resourceVersion this process's status write produced for `uid`.
+    pub fn wrote(&self, uid: &str, resource_version: String) {
+        self.memory().written.insert(uid.to_string(), resource_version);
+    }
+
+    /// Whether the copy of `uid` at `resource_version` may be older than this process's own last
+    /// write (the watch cache lags): then the object is read afresh before acting on its status.
+    pub fn may_be_stale(&self, uid: &str, resource_version: Option<&str>) -> bool {
+        self.memory()
+            .written
+            .get(uid)
+            .is_some_and(|ours| Some(ours.as_str()) != resource_version)
+    }
+
+    /// Holds `uid` back for `wait` (see `held`).
+    pub fn hold(&self, uid: &str, wait: Duration, generation: Option<i64>) {
+        self.memory()
+            .held
+            .insert(uid.to_string(), (Instant::now() + wait, generation));
+    }
+
+    /// How long `uid` is still held back, unless its spec changed since.
+    pub fn held_for(&self, uid: &str, generation: Option<i64>) -> Option<Duration> {
+        let mut memory = self.memory();
+        let (until, at) = *memory.held.get(uid)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || at != generation {
+            memory.held.remove(uid);
+            return None;
+        }
+        Some(left)
     }
 
     /// Whether `message` differs from the last warning recorded for `uid` (and records it).

@@ -21,6 +21,8 @@ pub enum Error {
     MissingField(&'static str),
     #[error("{0}")]
     ConnectionUnavailable(String),
+    #[error("this replica no longer holds the leader lease; the write was not made")]
+    Fenced,
 }
 
 impl Error {
@@ -32,6 +34,7 @@ impl Error {
             Error::StoreToken { .. } => "store_token_failed",
             Error::MissingField(_) => "invalid_object",
             Error::ConnectionUnavailable(_) => "connection_unavailable",
+            Error::Fenced => "fenced",
         }
     }
 

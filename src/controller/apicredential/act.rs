@@ -57,6 +57,7 @@ pub async fn perform(
             // Missing from one list is not proof of absence (lists may lag, a cache may be old):
             // ask Control Hub about the recorded credential itself before making another.
             if let Some(recorded) = w.record.credential_id.clone().filter(|_| recreate) {
+                fence(ctx)?;
                 match confirm_exists(ctx, t, w, &recorded).await {
                     Ok(true) => return Ok(Outcome::Continue),
                     Ok(false) => {}
@@ -67,6 +68,7 @@ pub async fn perform(
             if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
+            fence(ctx)?;
             let issued = match t
                 .connection
                 .client
@@ -110,6 +112,7 @@ pub async fn perform(
                 return Ok(outcome);
             }
             let label = label_of(w, &id);
+            fence(ctx)?;
             match t.connection.client.regenerate_credential(&id, &label).await {
                 Ok(issued) => {
                     pause_point("adopt:issued").await;
@@ -167,6 +170,7 @@ pub async fn perform(
             let label = label_of(w, &id);
             // Replace planned, but the plan chose Regenerate: no free slot, and the user opted in.
             let instead_of_replace = matches!(w.record.rotation_in_progress, Some((Strategy::Replace, _)));
+            fence(ctx)?;
             match t.connection.client.regenerate_credential(&id, &label).await {
                 Ok(issued) => {
                     pause_point("regenerate:issued").await;
@@ -217,6 +221,7 @@ pub async fn perform(
             if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
+            fence(ctx)?;
             let issued = match t
                 .connection
                 .client
@@ -248,6 +253,7 @@ pub async fn perform(
             if was_pending {
                 pause_point("rename:pending").await;
             }
+            fence(ctx)?;
             match t.connection.client.rename_credential(&id, &label).await {
                 Ok(updated) => {
                     if !was_pending {
@@ -273,6 +279,7 @@ pub async fn perform(
         }
         Step::SetActive { id, active } => {
             let label = label_of(w, &id);
+            fence(ctx)?;
             match t
                 .connection
                 .client
@@ -506,6 +513,7 @@ async fn discard_empty_secret(ctx: &Context, t: &Target, w: &mut World) {
 
 /// Deletes a credential this pass created and could not hand over (its token was not stored).
 async fn delete_issued(ctx: &Context, t: &Target, w: &mut World, id: &CredentialId) -> Result<()> {
+    fence(ctx)?;
     match t.connection.client.delete_credential(id).await {
         Ok(()) | Err(controlhub::Error::NotFound { .. }) => {
             forget(ctx, t, w, id).await;
@@ -600,12 +608,23 @@ async fn delete_credential(
     w: &mut World,
     id: &controlhub::CredentialId,
 ) -> Result<()> {
+    fence(ctx)?;
     match t.connection.client.delete_credential(id).await {
         Ok(()) | Err(controlhub::Error::NotFound { .. }) => {
             forget(ctx, t, w, id).await;
             Ok(())
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Right before a Control Hub write: this replica must still hold the leader lease (by the
+/// monotonic clock). A shutdown lets the step in flight finish; a lost lease does not.
+fn fence(ctx: &Context) -> Result<()> {
+    if ctx.holds_lease() {
+        Ok(())
+    } else {
+        Err(Error::Fenced)
     }
 }
 

@@ -198,6 +198,9 @@ async fn cleanup_once(obj: &Arc<ApiCredential>, ctx: &Context) -> Result<Action>
         }
         DeletionPolicy::Deactivate => {
             if let Some(label) = label {
+                if !ctx.holds_lease() {
+                    return Err(Error::Fenced);
+                }
                 match connection
                     .client
                     .set_credential_active(&current, &label, false)
@@ -286,6 +289,9 @@ async fn delete(
     owner: &UserId,
     id: &CredentialId,
 ) -> Result<()> {
+    if !ctx.holds_lease() {
+        return Err(Error::Fenced);
+    }
     match connection.client.delete_credential(id).await {
         Ok(()) | Err(controlhub::Error::NotFound { .. }) => {
             ctx.owners

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::{Resource, ResourceExt};
 
 use super::act;
 use super::decide;
@@ -33,6 +33,23 @@ pub async fn reconcile(
     let started = std::time::Instant::now();
     let namespace = obj.namespace().unwrap_or_default();
     let api: Api<ApiCredential> = Api::namespaced(ctx.kube.clone(), &namespace);
+    let uid = obj.uid().unwrap_or_default();
+    // A wait Control Hub asked for (or a failure's backoff) is not cut short by the events this
+    // process causes itself; a spec change ends it.
+    if let Some(left) = ctx.held_for(&uid, obj.meta().generation) {
+        return Ok(Action::requeue(left));
+    }
+    // The watch cache may not have caught up with this process's own last status write: acting on
+    // an older status would repeat work already done (a rotation, a create). Read it afresh then.
+    let obj = if ctx.may_be_stale(&uid, obj.meta().resource_version.as_deref()) {
+        match api.get_opt(&obj.name_any()).await {
+            Ok(Some(fresh)) => Arc::new(fresh),
+            Ok(None) => return Ok(Action::await_change()),
+            Err(e) => return Err(finalizer::Error::ApplyFailed(Error::Kube(e))),
+        }
+    } else {
+        obj
+    };
     let result = finalizer::finalizer(&api, api::FINALIZER, obj, |event| async {
         match event {
             FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
@@ -58,6 +75,7 @@ pub fn error_policy(obj: Arc<ApiCredential>, error: &finalizer::Error<Error>, ct
         _ => None,
     };
     let wait = inner.and_then(Error::retry_after).unwrap_or_else(|| backoff(n));
+    ctx.hold(&uid, wait, obj.meta().generation);
     tracing::warn!(
         namespace = obj.namespace().unwrap_or_default(),
         name = obj.name_any(),

@@ -322,12 +322,16 @@ impl Report {
             kind: "ApiCredential",
             status: &status,
         };
-        api.patch_status(
-            &self.obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        let written = api
+            .patch_status(
+                &self.obj.name_any(),
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await?;
+        if let (Some(uid), Some(version)) = (written.metadata.uid, written.metadata.resource_version) {
+            ctx.wrote(&uid, version);
+        }
         self.status = status;
         Ok(())
     }
