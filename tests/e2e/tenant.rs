@@ -113,6 +113,17 @@ async fn cluster_connection_does_not_share_its_identity_by_default() {
         .await;
     let (ready, _) = env.wait_blocked("ci-bot", "IdentityNotShared").await;
     assert_eq!(ready.0, "False", "{ready:?}");
+    // Naming the connection's own user in spec.userId is the same request, whatever allowedUserIds says.
+    tenant
+        .apply(&format!(
+            "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: ci-bot-self\nspec:\n  userId: \"{}\"\n  connectionRef:\n    kind: ClusterControlHubConnection\n    name: {}\n",
+            env.emulator.admin().user_id,
+            shared.name
+        ))
+        .await;
+    env.wait_blocked("ci-bot-self", "IdentityNotShared").await;
+    tenant.delete("ci-bot-self").await;
+    env.wait_gone("ci-bot-self").await;
     let (type_, note) = env.wait_event("ci-bot", "IdentityNotShared").await;
     assert_eq!(type_, "Warning", "{note}");
     let created = env.emulator.stats().await.total("createCredential");
@@ -180,7 +191,9 @@ async fn a_foreign_credential_id_written_into_the_secret_is_never_deleted_or_ado
     env.wait_ready("ci-bot").await;
     let (own_id, _) = env.assert_token_works("ci-bot").await;
 
-    let patch = serde_json::json!({"stringData": {"credentialId": victim_id, "authToken": "not-the-token"}});
+    // A well-formed token (the victim's own, as a tenant holding it could write): only the trust
+    // rule, not a malformed token, can keep the operator off it.
+    let patch = serde_json::json!({"stringData": {"credentialId": victim_id, "authToken": victim_token}});
     tenant
         .secrets()
         .patch("ci-bot", &PatchParams::default(), &Patch::Merge(&patch))
@@ -236,6 +249,12 @@ async fn a_foreign_credential_id_written_into_the_secret_is_never_deleted_or_ado
     )
     .await;
 
+    // Deleted while the Secret names the foreign credential: cleanup deletes only its own.
+    tenant
+        .secrets()
+        .patch("ci-bot", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .expect("the tenant may edit Secrets in its namespace");
     tenant.delete("ci-bot").await;
     env.wait_gone("ci-bot").await;
     assert_victim_intact(
@@ -243,7 +262,7 @@ async fn a_foreign_credential_id_written_into_the_secret_is_never_deleted_or_ado
         &victim_id,
         &victim_token,
         victim_label,
-        "after the tenant deleted its ApiCredential",
+        "after the tenant deleted its ApiCredential while the Secret named the foreign credential",
     )
     .await;
     assert!(
