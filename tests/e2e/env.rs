@@ -1055,10 +1055,16 @@ impl Env {
             .credential_id
             .unwrap_or_else(|| panic!("{name} records no credential"));
         let (label, active) = (status.label, status.active);
-        self.wait_listed(&id, &format!("as {name} records it ({label:?}, active {active:?})"), |c| {
-            label.as_deref().is_none_or(|l| c["label"] == serde_json::json!(l))
-                && active.is_none_or(|a| c["active"] == serde_json::json!(a))
-        })
+        self.wait_listed(
+            &id,
+            &format!("as {name} records it ({label:?}, active {active:?})"),
+            |c| {
+                label
+                    .as_deref()
+                    .is_none_or(|l| c["label"] == serde_json::json!(l))
+                    && active.is_none_or(|a| c["active"] == serde_json::json!(a))
+            },
+        )
         .await
     }
 }

@@ -67,7 +67,9 @@ async fn a_credential_is_created_for_a_service_account() {
     );
     let label = expected_label(&env, &cred, "Robot key");
     let created = env
-        .wait_listed(&id, &format!("labelled {label:?}"), |c| c["label"] == json!(label))
+        .wait_listed(&id, &format!("labelled {label:?}"), |c| {
+            c["label"] == json!(label)
+        })
         .await;
     assert_eq!(created["userId"], json!(robot), "owned by the service account");
     assert_eq!(
