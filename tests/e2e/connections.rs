@@ -441,3 +441,46 @@ async fn a_non_admin_connection_cannot_mint_for_other_users() {
         "no credential exists for {target}: {all:?}"
     );
 }
+
+/// The connection's Secret is switched to another user's credential while an ApiCredential of the
+/// old identity exists: everything it knows belongs to the old owner, so nothing is re-created
+/// for the new one (that would leak every old credential); Ready=False `OwnerChanged` asks for a
+/// decision, and switching back heals it.
+#[tokio::test]
+async fn a_connection_switched_to_another_user_asks_for_a_decision() {
+    let env = Env::start("conn-owner-changed").await;
+    env.apply(&ci_bot_using("ControlHubConnection", CONNECTION)).await;
+    env.wait_ready("ci-bot").await;
+    let (id, _) = env.assert_token_works("ci-bot").await;
+    let admin = env.emulator.admin().clone();
+
+    let other = env
+        .emulator
+        .create_user("other-admin@example.com", "Other admin", &["org-admin"], false)
+        .await;
+    let (other_id, other_token) = env.emulator.issue_user_credential(&other, "connection").await;
+    env.emulator.reset_stats().await;
+    env.put_connection_secret("controlhub-admin", &other_id, &other_token)
+        .await;
+    let (ready, _) = env.wait_blocked("ci-bot", "OwnerChanged").await;
+    assert!(
+        ready.2.contains(&id) && ready.2.contains(&other),
+        "the message names the credential and the new identity: {}",
+        ready.2
+    );
+    assert_eq!(
+        env.emulator.stats().await.total("createCredential"),
+        0,
+        "nothing is created for the new identity"
+    );
+    assert!(
+        env.controlhub_credential(&id).await.is_some(),
+        "the old credential is kept"
+    );
+
+    env.put_connection_secret("controlhub-admin", &admin.credential_id, &admin.auth_token)
+        .await;
+    env.wait_ready("ci-bot").await;
+    let (same, _) = env.assert_token_works("ci-bot").await;
+    assert_eq!(same, id, "the same credential, managed again");
+}

@@ -5,7 +5,7 @@
 use controlhub_operator::api::REFRESH_ANNOTATION;
 use serde_json::json;
 
-use crate::env::Env;
+use crate::env::{Env, REVOCATION_WAIT, within};
 use crate::support::eventually;
 
 const CI_BOT: &str = r#"
@@ -38,17 +38,19 @@ async fn a_rename_by_hand_in_control_hub_is_put_back() {
         json!({"label": "renamed by hand", "generateAuthToken": false}),
     )
     .await;
+    // Lists may lag: until they show the rename they still show the declared label, so the
+    // Event (the operator saw the rename and put the name back) comes first, then the list.
+    let (_, note) = env.wait_event("ci-bot", "Renamed").await;
+    assert!(
+        note.contains(&id) && note.contains("CI bot"),
+        "the Event names the credential and the label: {note}"
+    );
     eventually(
         "the declared label to be back in Control Hub",
         crate::env::WAIT,
         || async { (label_in_controlhub(&env, &id).await.as_deref() == Some("CI bot")).then_some(()) },
     )
     .await;
-    let (_, note) = env.wait_event("ci-bot", "Renamed").await;
-    assert!(
-        note.contains(&id) && note.contains("CI bot"),
-        "the Event names the credential and the label: {note}"
-    );
     let (now_id, now_token) = env.secret_credential("ci-bot").await;
     assert_eq!(now_id, id, "putting the name back keeps the ID");
     assert!(now_token == token, "and the token (values not shown)");
@@ -68,11 +70,26 @@ async fn a_deactivation_by_hand_is_put_back() {
         json!({"label": "CI bot", "generateAuthToken": false, "active": false}),
     )
     .await;
-    assert_eq!(
-        env.token_status(&id, &token).await,
-        401,
-        "the deactivation took effect"
+    // The deactivation takes effect (revocation may be delayed) -- unless the operator, which
+    // sees it only as soon as it does, has activated the credential again already.
+    let took_effect = within(REVOCATION_WAIT, || async {
+        if env.token_status(&id, &token).await == 401 {
+            return Some("the token was refused");
+        }
+        let activated = env.events_of("ci-bot").await;
+        activated
+            .iter()
+            .any(|e| e.starts_with("Activated:"))
+            .then_some("the operator activated it again")
+    })
+    .await;
+    assert!(
+        took_effect.is_some(),
+        "the deactivation took effect within {REVOCATION_WAIT:?}"
     );
+    // Lists may lag (showing it active until they show the deactivation): the Event first.
+    let (_, note) = env.wait_event("ci-bot", "Activated").await;
+    assert!(note.contains(&id), "the Event names the credential: {note}");
     eventually(
         "the credential to be active again in Control Hub",
         crate::env::WAIT,
@@ -84,8 +101,6 @@ async fn a_deactivation_by_hand_is_put_back() {
         },
     )
     .await;
-    let (_, note) = env.wait_event("ci-bot", "Activated").await;
-    assert!(note.contains(&id), "the Event names the credential: {note}");
     assert_eq!(
         env.token_status(&id, &token).await,
         200,
@@ -124,16 +139,16 @@ async fn a_credential_deleted_by_hand_is_recreated() {
         note.contains(&new_id),
         "the Event names the new credential: {note}"
     );
-    let managed = env.managed_credentials().await;
-    assert_eq!(
-        managed,
-        vec![(
-            new_id,
-            "CI bot".to_string(),
-            env.emulator.admin().user_id.clone(),
-            true
-        )]
-    );
+    let expected = vec![(
+        new_id,
+        "CI bot".to_string(),
+        env.emulator.admin().user_id.clone(),
+        true,
+    )];
+    env.eventually_managed_credentials("only the new credential, as declared", |managed| {
+        managed == expected.as_slice()
+    })
+    .await;
 }
 
 /// Deleting a user in Control Hub deletes every credential that user registered. When the admin
@@ -157,7 +172,7 @@ async fn a_credential_deleted_with_the_user_who_registered_it_is_recreated() {
     env.apply(&format!("{CI_BOT}  userId: {robot}\n")).await;
     env.wait_ready("ci-bot").await;
     let (old_id, _) = env.assert_token_works("ci-bot").await;
-    let registered_by = env.controlhub_credential(&old_id).await.expect("created")["registeredBy"].clone();
+    let registered_by = env.wait_listed(&old_id, "once created", |_| true).await["registeredBy"].clone();
     assert_eq!(registered_by, json!(former), "the former admin registered it");
 
     // The connection moves to the bootstrap admin; then the former admin's user is deleted.
@@ -183,10 +198,7 @@ async fn a_credential_deleted_with_the_user_who_registered_it_is_recreated() {
         cred.status.unwrap().credential_id.as_deref(),
         Some(new_id.as_str())
     );
-    let created = env
-        .controlhub_credential(&new_id)
-        .await
-        .expect("the new credential exists");
+    let created = env.wait_listed(&new_id, "once created", |_| true).await;
     assert_eq!(
         created["userId"],
         json!(robot),
@@ -208,11 +220,8 @@ async fn a_token_regenerated_elsewhere_is_detected_and_rotated() {
 
     env.update_in_controlhub(&id, json!({"label": "CI bot", "generateAuthToken": true}))
         .await;
-    assert_eq!(
-        env.token_status(&id, &old).await,
-        401,
-        "the Secret's token stopped working"
-    );
+    env.assert_token_refused(&id, &old, "regenerated elsewhere: the Secret's token")
+        .await;
     eventually(
         "a working token in the Secret again",
         crate::env::WAIT,
@@ -250,6 +259,9 @@ async fn the_refresh_annotation_compares_with_a_fresh_list_at_once() {
         json!({"label": "renamed by hand", "generateAuthToken": false}),
     )
     .await;
+    // A fresh list shows the rename once lists do (they may lag behind the change).
+    env.wait_listed(&id, "renamed by hand", |c| c["label"] == json!("renamed by hand"))
+        .await;
     env.annotate("ci-bot", REFRESH_ANNOTATION, "first").await;
     env.wait_for("ci-bot", "the refresh request echoed", |c| {
         c.status.as_ref().and_then(|s| s.last_refresh_request.as_deref()) == Some("first")

@@ -103,6 +103,8 @@ pub struct Env {
     pub emulator: Emulator,
     pub operator: Operator,
     pub dir: PathBuf,
+    /// The emulator profile it was started with (`None`: the emulator's default).
+    pub profile: Option<String>,
 }
 
 /// Options for [`Env::start`].
@@ -148,8 +150,9 @@ impl Env {
             .clone()
             .or_else(|| std::env::var(PROFILE_ENV).ok())
             .filter(|p| !p.trim().is_empty());
-        if let Some(profile) = profile {
-            emulator_options = emulator_options.profile(profile.trim());
+        let profile = profile.map(|p| p.trim().to_string());
+        if let Some(profile) = &profile {
+            emulator_options = emulator_options.profile(profile);
         }
         let emulator = emulator_options.start();
 
@@ -201,6 +204,7 @@ impl Env {
             emulator,
             operator,
             dir,
+            profile,
         }
     }
 
@@ -1574,5 +1578,177 @@ impl Env {
     pub async fn controlhub_writes(&self) -> u64 {
         let stats = self.emulator.stats().await;
         CONTROLHUB_WRITES.iter().map(|op| stats.total(op)).sum()
+    }
+}
+
+// ---- Helpers for stories that must hold under every emulator profile (appended). ----
+
+/// How long a revoked token may keep working: the strict profile delays revocation by 2 s; the
+/// real service may take longer, so allow a few times that.
+pub const REVOCATION_WAIT: Duration = Duration::from_secs(10);
+/// How long a change may take to show in Control Hub's lists: the strict profile lags 2 s.
+pub const LIST_WAIT: Duration = Duration::from_secs(10);
+
+impl Env {
+    /// Whether the emulator runs the `strict` profile (admins may not rename other users'
+    /// credentials, lists lag, revocation is delayed).
+    pub fn strict(&self) -> bool {
+        self.profile.as_deref() == Some("strict")
+    }
+
+    /// Waits (up to [`REVOCATION_WAIT`]) until the token of credential `id` is refused with 401:
+    /// revocation may take effect after a delay, but must take effect.
+    pub async fn assert_token_refused(&self, id: &str, token: &str, what: &str) {
+        let last = std::cell::Cell::new(0);
+        let refused = within(REVOCATION_WAIT, || {
+            let last = &last;
+            async move {
+                last.set(self.token_status(id, token).await);
+                (last.get() == 401).then_some(())
+            }
+        })
+        .await;
+        assert!(
+            refused.is_some(),
+            "{what}: the token of credential {id} must be refused (401) within {REVOCATION_WAIT:?}; last got HTTP {}",
+            last.get()
+        );
+    }
+
+    /// Waits (up to [`LIST_WAIT`]) until Control Hub's org-wide list satisfies `check`; returns
+    /// what `check` made of it. Lists may lag behind changes; every change must show eventually.
+    pub async fn eventually_controlhub_credentials<T>(
+        &self,
+        what: &str,
+        check: impl Fn(&[(String, String, String, bool)]) -> Option<T>,
+    ) -> T {
+        let check = &check;
+        let last = std::cell::RefCell::new(Vec::new());
+        let found = within(LIST_WAIT, || {
+            let last = &last;
+            async move {
+                let listed = self.controlhub_credentials().await;
+                let found = check(&listed);
+                *last.borrow_mut() = listed;
+                found
+            }
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "timed out after {LIST_WAIT:?} waiting for Control Hub to list: {what}; it lists {:?}",
+                last.borrow()
+            )
+        })
+    }
+
+    /// Like [`Env::eventually_controlhub_credentials`] over the credentials other than the admin's
+    /// bootstrap one; returns them once `check` holds.
+    pub async fn eventually_managed_credentials(
+        &self,
+        what: &str,
+        check: impl Fn(&[(String, String, String, bool)]) -> bool,
+    ) -> Vec<(String, String, String, bool)> {
+        let admin = self.emulator.admin().credential_id.clone();
+        self.eventually_controlhub_credentials(what, |all| {
+            let managed: Vec<_> = all.iter().filter(|c| c.0 != admin).cloned().collect();
+            check(&managed).then_some(managed)
+        })
+        .await
+    }
+
+    /// Waits (up to [`LIST_WAIT`]) until Control Hub lists credential `id` and it satisfies
+    /// `check`; returns it as listed.
+    pub async fn wait_listed(
+        &self,
+        id: &str,
+        what: &str,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let check = &check;
+        let last = std::cell::RefCell::new(None);
+        let found = within(LIST_WAIT, || {
+            let last = &last;
+            async move {
+                let listed = self.controlhub_credential(id).await;
+                *last.borrow_mut() = listed.clone();
+                listed.filter(|c| check(c))
+            }
+        })
+        .await;
+        found.unwrap_or_else(|| {
+            panic!(
+                "timed out after {LIST_WAIT:?} waiting for Control Hub to list credential {id} {what}; it lists {:?}",
+                last.borrow()
+            )
+        })
+    }
+
+    /// Waits (up to [`LIST_WAIT`]) until Control Hub no longer lists credential `id`.
+    pub async fn wait_unlisted(&self, id: &str, what: &str) {
+        let gone = within(LIST_WAIT, || async move {
+            self.controlhub_credential(id).await.is_none().then_some(())
+        })
+        .await;
+        assert!(
+            gone.is_some(),
+            "{what}: Control Hub still lists credential {id} after {LIST_WAIT:?}"
+        );
+    }
+}
+
+impl Env {
+    /// Waits until Control Hub lists the credential of ApiCredential `name` as its status records
+    /// it (ID, label, active). Lists may lag behind the operator's own writes; until they catch
+    /// up, the operator's next fresh list misses the credential and it confirms the credential
+    /// exists with an idempotent `POST …/api-user-credentials/{id}` (counted as
+    /// `updateCredential`). Stories that count Control Hub calls start counting after this.
+    pub async fn wait_listed_as_recorded(&self, name: &str) -> serde_json::Value {
+        let status = self
+            .credentials()
+            .get(name)
+            .await
+            .unwrap_or_else(|e| panic!("reading ApiCredential {name}: {e}"))
+            .status
+            .unwrap_or_else(|| panic!("{name} has no status"));
+        let id = status
+            .credential_id
+            .unwrap_or_else(|| panic!("{name} records no credential"));
+        let (label, active) = (status.label, status.active);
+        self.wait_listed(
+            &id,
+            &format!("as {name} records it ({label:?}, active {active:?})"),
+            |c| {
+                label
+                    .as_deref()
+                    .is_none_or(|l| c["label"] == serde_json::json!(l))
+                    && active.is_none_or(|a| c["active"] == serde_json::json!(a))
+            },
+        )
+        .await
+    }
+}
+
+/// How far behind lists are under the strict profile (`listLagMs`).
+pub const STRICT_LIST_LAG: Duration = Duration::from_secs(2);
+
+impl Env {
+    /// Control Hub's org-wide list once every change made so far shows in it: under `strict`
+    /// read after the list lag has passed (for stories that check something was NOT created).
+    pub async fn controlhub_credentials_settled(&self) -> Vec<(String, String, String, bool)> {
+        if self.strict() {
+            tokio::time::sleep(STRICT_LIST_LAG + Duration::from_millis(500)).await;
+        }
+        self.controlhub_credentials().await
+    }
+
+    /// [`Env::managed_credentials`] once every change made so far shows in the list.
+    pub async fn managed_credentials_settled(&self) -> Vec<(String, String, String, bool)> {
+        let admin = self.emulator.admin().credential_id.clone();
+        self.controlhub_credentials_settled()
+            .await
+            .into_iter()
+            .filter(|c| c.0 != admin)
+            .collect()
     }
 }

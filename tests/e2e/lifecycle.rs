@@ -34,13 +34,17 @@ async fn a_new_credential_reaches_ready_with_a_working_token() {
         Some(env.emulator.admin().user_id.as_str())
     );
     assert_eq!(status.active, Some(true));
-    let managed = env.managed_credentials().await;
+    // Lists may lag behind the create and the rename: wait for them, then exactly one.
+    let managed = env
+        .eventually_managed_credentials("the credential, labelled CI bot", |managed| {
+            managed.iter().any(|c| c.0 == id && c.1 == "CI bot")
+        })
+        .await;
     assert_eq!(
         managed.len(),
         1,
         "exactly one credential was created: {managed:?}"
     );
-    assert_eq!(managed[0].1, "CI bot");
     let secret = env.secrets().get("ci-bot").await.unwrap();
     let owner = &secret.metadata.owner_references.unwrap()[0];
     assert_eq!(owner.kind, "ApiCredential");
@@ -65,16 +69,16 @@ async fn changing_the_name_renames_in_place() {
         c.status.as_ref().and_then(|s| s.label.as_deref()) == Some("Release bot")
     })
     .await;
-    let managed = env.managed_credentials().await;
-    assert_eq!(
-        managed,
-        vec![(
-            id.clone(),
-            "Release bot".to_string(),
-            env.emulator.admin().user_id.clone(),
-            true
-        )]
-    );
+    let expected = vec![(
+        id.clone(),
+        "Release bot".to_string(),
+        env.emulator.admin().user_id.clone(),
+        true,
+    )];
+    env.eventually_managed_credentials("the one credential, renamed in place", |managed| {
+        managed == expected.as_slice()
+    })
+    .await;
     assert_eq!(
         env.secret_credential("ci-bot").await,
         (id, token),
@@ -94,11 +98,8 @@ async fn active_false_deactivates_and_true_activates_again() {
         c.status.as_ref().and_then(|s| s.active) == Some(false)
     })
     .await;
-    assert_eq!(
-        env.token_status(&id, &token).await,
-        401,
-        "a deactivated credential's token fails"
-    );
+    env.assert_token_refused(&id, &token, "a deactivated credential's token")
+        .await;
     env.apply(CI_BOT).await;
     env.wait_for("ci-bot", "active", |c| {
         c.status.as_ref().and_then(|s| s.active) == Some(true)
@@ -127,11 +128,8 @@ async fn the_rotate_annotation_regenerates_once_per_value() {
     let (new_id, new) = env.assert_token_works("ci-bot").await;
     assert_eq!(new_id, id, "Regenerate keeps the credential ID");
     assert!(new != old, "a new token was issued");
-    assert_eq!(
-        env.token_status(&id, &old).await,
-        401,
-        "the old token stopped working"
-    );
+    env.assert_token_refused(&id, &old, "the token from before the rotation")
+        .await;
     let regenerations = env.emulator.stats().await.count("updateCredential", 200);
     env.annotate("ci-bot", ROTATE_ANNOTATION, "2026-11-25").await;
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
@@ -160,5 +158,6 @@ async fn deleting_the_resource_deletes_the_credential() {
         env.managed_credentials().await.is_empty(),
         "the credential is gone from Control Hub"
     );
-    assert_eq!(env.token_status(&id, &token).await, 401);
+    env.assert_token_refused(&id, &token, "the deleted credential")
+        .await;
 }

@@ -158,4 +158,22 @@ spec:
     assert!(note.contains("not-there"), "the Event names the target: {note}");
     env.wait_ready("ci-bot").await;
     env.assert_token_works("ci-bot").await;
+
+    // Said once, not on every reconcile while it lasts: three more reconciles, still one Event.
+    for i in 0..3 {
+        let value = format!("again-{i}");
+        env.annotate("ci-bot", controlhub_operator::api::REFRESH_ANNOTATION, &value)
+            .await;
+        env.wait_for("ci-bot", "the refresh to be handled", |c| {
+            c.status.as_ref().and_then(|s| s.last_refresh_request.as_deref()) == Some(value.as_str())
+        })
+        .await;
+    }
+    let said = env
+        .events_of("ci-bot")
+        .await
+        .iter()
+        .filter(|e| e.starts_with("RestartFailed"))
+        .count();
+    assert_eq!(said, 1, "the missing target's Warning is said once per problem");
 }

@@ -135,7 +135,8 @@ async fn a_foreign_secret_is_never_overwritten() {
         0,
         "no credential was created"
     );
-    assert!(env.managed_credentials().await.is_empty());
+    let managed = env.managed_credentials_settled().await;
+    assert!(managed.is_empty(), "{managed:?}");
 
     env.secrets().delete("ci-bot", &Default::default()).await.unwrap();
     env.wait_ready("ci-bot").await;
@@ -176,12 +177,9 @@ async fn a_secret_deleted_by_hand_is_recreated_with_a_new_token() {
         new != old,
         "a new token: the lost one may have leaked (values not shown)"
     );
-    assert_eq!(
-        env.token_status(&id, &old).await,
-        401,
-        "the lost token no longer works"
-    );
-    assert_eq!(env.managed_credentials().await.len(), 1);
+    env.assert_token_refused(&id, &old, "the lost token").await;
+    let managed = env.managed_credentials_settled().await;
+    assert_eq!(managed.len(), 1, "{managed:?}");
 }
 
 /// Changing `spec.secret.name` moves the credential to the new Secret (same ID, working token)
@@ -197,6 +195,9 @@ async fn changing_the_secret_name_moves_the_credential() {
     env.apply(&yaml("first-secret")).await;
     env.wait_ready("ci-bot").await;
     let (id, token) = env.assert_token_works("first-secret").await;
+    // Count from when Control Hub lists the credential (lists may lag behind its creation;
+    // until then a fresh list misses it and the operator confirms it exists with a write).
+    env.wait_listed_as_recorded("ci-bot").await;
     env.emulator.reset_stats().await;
 
     env.apply(&yaml("second-secret")).await;
@@ -228,7 +229,8 @@ async fn changing_the_secret_name_moves_the_credential() {
         }
     })
     .await;
-    assert_eq!(env.managed_credentials().await.len(), 1, "no second credential");
+    let managed = env.managed_credentials_settled().await;
+    assert_eq!(managed.len(), 1, "no second credential: {managed:?}");
 }
 
 /// Changing `spec.secret.keys` moves the working token to the new keys (same token, no Control
@@ -244,6 +246,8 @@ async fn changing_the_secret_keys_moves_the_token_without_reissuing_it() {
     env.apply(&yaml("credentialId", "authToken")).await;
     env.wait_ready("ci-bot").await;
     let (id, token) = env.assert_token_works("ci-bot").await;
+    // Count from when Control Hub lists the credential (see changing_the_secret_name_…).
+    env.wait_listed_as_recorded("ci-bot").await;
     env.emulator.reset_stats().await;
 
     env.apply(&yaml("CRED_ID", "CRED_TOKEN")).await;

@@ -3,11 +3,16 @@
 //! refuses to regenerate other users' credentials; refused when the connection does not allow the
 //! user or is not an org admin, without anything being created.
 
+//!
+//! Under the strict emulator profile admins may not rename other users' credentials: the
+//! credential keeps its pending label (the declared name and the object's `[k8s:<uid>]` marker)
+//! and Ready=True says so with reason `RenameRefused`; the token must work all the same.
+
 use serde_json::json;
 
-use controlhub_operator::api::ROTATE_ANNOTATION;
+use controlhub_operator::api::{ApiCredential, ConditionType, ROTATE_ANNOTATION};
 
-use crate::env::{Env, EnvOptions};
+use crate::env::{Env, EnvOptions, condition};
 
 fn for_user(user: &str) -> String {
     format!(
@@ -21,6 +26,31 @@ async fn robot(env: &Env) -> String {
         .await
 }
 
+/// Waits until the service account's ApiCredential is Ready (kstatus Current). Under `strict`
+/// the rename to `spec.name` is refused, so Ready=True must say so: reason `RenameRefused`.
+async fn wait_ready_for_other(env: &Env, name: &str) -> ApiCredential {
+    let cred = env.wait_ready(name).await;
+    if env.strict() {
+        let (_, reason, message) = condition(&cred, ConditionType::Ready).expect("a Ready condition");
+        assert_eq!(
+            reason, "RenameRefused",
+            "strict: renaming another user's credential is refused, and Ready says so: {message}"
+        );
+    }
+    cred
+}
+
+/// The label Control Hub shows for the service account's credential of `cred`: `spec.name`,
+/// or under `strict` (rename refused) the pending label with the object's marker.
+fn expected_label(env: &Env, cred: &ApiCredential, declared: &str) -> String {
+    if env.strict() {
+        let uid = cred.metadata.uid.as_deref().expect("a uid");
+        format!("{declared} [k8s:{uid}]")
+    } else {
+        declared.to_string()
+    }
+}
+
 /// `spec.userId` names a service account: the credential is the service account's (registered by
 /// the connection's admin) and its token authenticates as the service account.
 #[tokio::test]
@@ -28,24 +58,25 @@ async fn a_credential_is_created_for_a_service_account() {
     let env = Env::start("sa-create").await;
     let robot = robot(&env).await;
     env.apply(&for_user(&robot)).await;
-    let cred = env.wait_ready("robot").await;
+    let cred = wait_ready_for_other(&env, "robot").await;
     let (id, token) = env.assert_token_works("robot").await;
     assert_eq!(
-        cred.status.unwrap().user_id.as_deref(),
+        cred.status.as_ref().unwrap().user_id.as_deref(),
         Some(robot.as_str()),
         "status names the owner"
     );
+    let label = expected_label(&env, &cred, "Robot key");
     let created = env
-        .controlhub_credential(&id)
-        .await
-        .expect("it exists in Control Hub");
+        .wait_listed(&id, &format!("labelled {label:?}"), |c| {
+            c["label"] == json!(label)
+        })
+        .await;
     assert_eq!(created["userId"], json!(robot), "owned by the service account");
     assert_eq!(
         created["registeredBy"],
         json!(env.emulator.admin().user_id),
         "registered by the connection's admin"
     );
-    assert_eq!(created["label"], json!("Robot key"));
     assert_eq!(
         env.principal_of(&id, &token).await,
         (200, Some(robot)),
@@ -61,7 +92,7 @@ async fn a_refused_regenerate_falls_back_to_replace() {
     let env = Env::start("sa-rotate").await;
     let robot = robot(&env).await;
     env.apply(&for_user(&robot)).await;
-    env.wait_ready("robot").await;
+    wait_ready_for_other(&env, "robot").await;
     let (old_id, old_token) = env.assert_token_works("robot").await;
 
     env.annotate("robot", ROTATE_ANNOTATION, "rotate-1").await;
@@ -71,14 +102,15 @@ async fn a_refused_regenerate_falls_back_to_replace() {
         note.contains(&old_id) && note.contains(&robot),
         "the Event names credential and owner: {note}"
     );
-    env.wait_for("robot", "rotated and nothing left to retire", |c| {
-        c.status.as_ref().is_some_and(|s| {
-            s.last_rotation_request.as_deref() == Some("rotate-1")
-                && s.credential_id.as_deref().is_some_and(|id| id != old_id)
-                && s.previous_credential_id.is_none()
+    let cred = env
+        .wait_for("robot", "rotated and nothing left to retire", |c| {
+            c.status.as_ref().is_some_and(|s| {
+                s.last_rotation_request.as_deref() == Some("rotate-1")
+                    && s.credential_id.as_deref().is_some_and(|id| id != old_id)
+                    && s.previous_credential_id.is_none()
+            })
         })
-    })
-    .await;
+        .await;
     let (new_id, new_token) = env.assert_token_works("robot").await;
     assert_ne!(new_id, old_id, "replaced: a new credential");
     assert_eq!(
@@ -89,18 +121,18 @@ async fn a_refused_regenerate_falls_back_to_replace() {
         env.controlhub_credential(&old_id).await.is_none(),
         "the old credential is deleted"
     );
-    assert_eq!(env.token_status(&old_id, &old_token).await, 401);
-    let owned: Vec<_> = env
-        .controlhub_credentials()
-        .await
-        .into_iter()
-        .filter(|c| c.2 == robot)
-        .collect();
-    assert_eq!(
-        owned.len(),
-        1,
-        "one credential for the service account: {owned:?}"
-    );
+    env.assert_token_refused(&old_id, &old_token, "the replaced credential")
+        .await;
+    // Exactly the new credential is the service account's, once the lists show it.
+    let label = expected_label(&env, &cred, "Robot key");
+    let owned = env
+        .eventually_controlhub_credentials("the service account's one credential", |all| {
+            let owned: Vec<_> = all.iter().filter(|c| c.2 == robot).cloned().collect();
+            (owned.len() == 1 && owned[0].0 == new_id).then_some(owned)
+        })
+        .await;
+    assert_eq!(owned[0].1, label, "{owned:?}");
+    wait_ready_for_other(&env, "robot").await;
 }
 
 /// A connection whose `allowedUserIds` does not list the user: `UserNotAllowed`, and nothing is
@@ -178,7 +210,7 @@ async fn a_connection_that_is_not_an_org_admin_is_refused() {
         "nothing was created"
     );
     let owned: Vec<_> = env
-        .controlhub_credentials()
+        .controlhub_credentials_settled()
         .await
         .into_iter()
         .filter(|c| c.2 == robot)
@@ -194,7 +226,7 @@ async fn a_deleted_service_account_is_reported_not_recreated() {
     let env = Env::start("sa-deleted").await;
     let robot = robot(&env).await;
     env.apply(&for_user(&robot)).await;
-    env.wait_ready("robot").await;
+    wait_ready_for_other(&env, "robot").await;
     let (id, _) = env.assert_token_works("robot").await;
     let creates = env.emulator.stats().await.count("createCredential", 200);
 

@@ -7,7 +7,9 @@
 //! into the past with a status patch and poke the object with a new `controlhub.dev/refresh`
 //! value. Counts come from the emulator's statistics (`updateCredential` is every
 //! `POST …/api-user-credentials/{id}`: rename, (de)activate or regenerate; nothing but the
-//! rotation changes a credential in these stories).
+//! rotation changes a credential in these stories, once Control Hub lists the credential: while
+//! lists lag behind its creation, a fresh list misses it and the operator confirms it exists with
+//! an idempotent `POST …/{id}`, so counting starts after [`Env::wait_listed_as_recorded`]).
 
 use chrono::{DateTime, Duration, Timelike, Utc};
 use controlhub_operator::api::{ConditionType, ROTATE_ANNOTATION};
@@ -113,6 +115,7 @@ async fn an_interval_schedule_coming_due_regenerates_exactly_once() {
     env.apply(&ci_bot("    interval: 1h\n")).await;
     env.wait_ready("ci-bot").await;
     let (id, old) = env.assert_token_works("ci-bot").await;
+    env.wait_listed_as_recorded("ci-bot").await;
     env.emulator.reset_stats().await;
 
     make_due_and_wait_rotated(&env, "ci-bot", Duration::hours(2)).await;
@@ -135,11 +138,8 @@ async fn an_interval_schedule_coming_due_regenerates_exactly_once() {
     let (new_id, new) = env.assert_token_works("ci-bot").await;
     assert_eq!(new_id, id, "Regenerate keeps the credential ID");
     assert!(new != old, "a new token (values not shown)");
-    assert_eq!(
-        env.token_status(&id, &old).await,
-        401,
-        "the token from before the rotation no longer authenticates"
-    );
+    env.assert_token_refused(&id, &old, "the token from before the rotation")
+        .await;
 
     // Another drift check (3s) and token check (2s) come and go: nothing is due.
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
@@ -168,6 +168,7 @@ async fn a_cron_schedule_comes_due_once_in_its_time_zone() {
         "hourly in Asia/Kolkata is at :30 UTC (+ jitter below 5 min): {next}"
     );
     let (id, old) = env.assert_token_works("ci-bot").await;
+    env.wait_listed_as_recorded("ci-bot").await;
     env.emulator.reset_stats().await;
 
     make_due_and_wait_rotated(&env, "ci-bot", Duration::hours(3)).await;
@@ -185,7 +186,8 @@ async fn a_cron_schedule_comes_due_once_in_its_time_zone() {
     assert!((30..=35).contains(&next.minute()), "{next}");
     let (new_id, _) = env.assert_token_works("ci-bot").await;
     assert_eq!(new_id, id);
-    assert_eq!(env.token_status(&id, &old).await, 401);
+    env.assert_token_refused(&id, &old, "the token from before the rotation")
+        .await;
 }
 
 /// Replace, interval 1h, gracePeriod 1m: coming due creates exactly one new credential; during
@@ -200,17 +202,23 @@ async fn a_replace_schedule_comes_due_creates_one_credential_and_retires_the_old
     .await;
     env.wait_ready("ci-bot").await;
     let (old_id, old) = env.assert_token_works("ci-bot").await;
+    env.wait_listed_as_recorded("ci-bot").await;
     env.emulator.reset_stats().await;
 
     make_due_and_wait_rotated(&env, "ci-bot", Duration::hours(2)).await;
     let created = env.emulator.stats().await.count(CREATE, 200);
-    let managed = env.managed_credentials().await;
+    let (new_id, new) = env.assert_token_works("ci-bot").await;
+    assert_ne!(new_id, old_id, "the Secret holds the replacement");
+    // Lists may lag behind the create: wait for the replacement to show, then count.
+    let managed = env
+        .eventually_managed_credentials("the replacement next to the old credential", |m| {
+            m.iter().any(|c| c.0 == new_id)
+        })
+        .await;
     assert_eq!(
         created, 1,
         "one due time must create one replacement; Control Hub counted {created} creates and holds {managed:?}"
     );
-    let (new_id, new) = env.assert_token_works("ci-bot").await;
-    assert_ne!(new_id, old_id, "the Secret holds the replacement");
     assert_eq!(
         managed.len(),
         2,
@@ -230,11 +238,8 @@ async fn a_replace_schedule_comes_due_creates_one_credential_and_retires_the_old
         "once the grace period is over exactly one credential is left: {managed:?}"
     );
     assert_eq!(managed[0].0, new_id, "the replacement is the one left");
-    assert_eq!(
-        env.token_status(&old_id, &old).await,
-        401,
-        "the replaced token no longer authenticates"
-    );
+    env.assert_token_refused(&old_id, &old, "the replaced token")
+        .await;
     assert_eq!(env.token_status(&new_id, &new).await, 200);
     assert_eq!(env.assert_token_works("ci-bot").await.0, new_id);
 }
@@ -277,11 +282,7 @@ async fn two_rotate_requests_inside_one_grace_period_leave_one_credential() {
     );
     assert_eq!(managed[0].0, current_id, "the current credential is the one left");
     for (id, token) in &replaced {
-        assert_eq!(
-            env.token_status(id, token).await,
-            401,
-            "replaced credential {id} no longer authenticates"
-        );
+        env.assert_token_refused(id, token, "a replaced credential").await;
     }
     assert_eq!(env.token_status(&current_id, &current).await, 200);
 }
@@ -323,11 +324,8 @@ async fn a_service_account_credential_rotates_on_schedule_without_leaving_one_be
     let (new_id, _) = env.assert_token_works("robot").await;
     assert_ne!(new_id, old_id, "replaced: a new credential");
     assert_eq!(now_owned[0].0, new_id, "the Secret's credential is the one left");
-    assert_eq!(
-        env.token_status(&old_id, &old).await,
-        401,
-        "the replaced token no longer authenticates"
-    );
+    env.assert_token_refused(&old_id, &old, "the replaced token")
+        .await;
 }
 
 /// A ValidatingAdmissionPolicy (and binding) that denies writing Secret `secret` in `ns`;
