@@ -124,7 +124,10 @@ where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), secret_namespace);
-    let secret = secrets.get_metadata_opt(secret_name).await?;
+    let secret = secrets
+        .get_metadata_opt(secret_name)
+        .await
+        .map_err(Error::read(format!("Secret {secret_namespace}/{secret_name}")))?;
     let deleting = obj.meta().deletion_timestamp.is_some();
     let secret_deleting = secret
         .as_ref()
@@ -205,7 +208,7 @@ where
     match api.patch_metadata(&name, &params, &Patch::Merge(&patch)).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(Error::write(format!("the finalizer of {name}"))(e)),
     }
 }
 
@@ -216,7 +219,10 @@ async fn users(ctx: &Context, key: &ConnectionKey) -> Result<usize> {
         (ConnectionKind::ControlHubConnection, Some(ns)) => Api::namespaced(ctx.kube.clone(), ns),
         _ => Api::all(ctx.kube.clone()),
     };
-    let list = api.list(&ListParams::default()).await?;
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::read("ApiCredentials"))?;
     // Only objects the operator has made (or is making) a credential for need the connection for
     // their cleanup: one it refused (a namespace the connection does not allow, an identity it
     // does not share) never holds a connection back.
@@ -346,6 +352,7 @@ where
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&patch),
     )
-    .await?;
+    .await
+    .map_err(Error::write("the connection's status"))?;
     Ok(())
 }

@@ -11,8 +11,18 @@ use crate::controlhub;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("Kubernetes API call failed: {0}")]
-    Kube(#[from] kube::Error),
+    #[error("reading {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("writing {what}: {source}")]
+    Write {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error("Control Hub call failed: {0}")]
     ControlHub(#[from] controlhub::Error),
     #[error("the token was issued but could not be stored in Secret {secret}: {source}")]
@@ -26,10 +36,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// A failed read of `what` (a Kubernetes object, named).
+    pub fn read(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Read { what, source }
+    }
+
+    /// A failed write of `what` (a Kubernetes object, named).
+    pub fn write(what: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Write { what, source }
+    }
+
     /// A bounded label for metrics.
     pub fn label(&self) -> &'static str {
         match self {
-            Error::Kube(_) => "kube_error",
+            Error::Read { .. } => "kube_read_failed",
+            Error::Write { .. } => "kube_write_failed",
             Error::ControlHub(e) => e.label(),
             Error::StoreToken { .. } => "store_token_failed",
             Error::MissingField(_) => "invalid_object",

@@ -466,13 +466,19 @@ async fn write_token(
 /// The Secret as it is now: `Some(how to write it)` when absent or ours, `None` when it is not ours.
 async fn reread_secret(ctx: &Context, t: &Target) -> Result<Option<Existing>> {
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &t.namespace);
-    Ok(match secrets.get_opt(&t.layout.name).await? {
-        None => Some(Existing::None),
-        Some(s) if secret::is_owned_by(&s, &t.uid) => Some(Existing::Ours {
-            resource_version: s.metadata.resource_version.unwrap_or_default(),
-        }),
-        Some(_) => None,
-    })
+    Ok(
+        match secrets
+            .get_opt(&t.layout.name)
+            .await
+            .map_err(Error::read(format!("Secret {}", t.layout.name)))?
+        {
+            None => Some(Existing::None),
+            Some(s) if secret::is_owned_by(&s, &t.uid) => Some(Existing::Ours {
+                resource_version: s.metadata.resource_version.unwrap_or_default(),
+            }),
+            Some(_) => None,
+        },
+    )
 }
 
 /// Before a Control Hub call that issues a token: can the Secret take it? The Secret is created
@@ -489,7 +495,7 @@ async fn secret_not_ready(ctx: &Context, t: &Target, w: &mut World) -> Result<Op
             w.secret_existing = now;
             Ok(None)
         }
-        Err(WriteError::Kube(e)) => Err(e.into()),
+        Err(WriteError::Kube(e)) => Err(Error::write(format!("Secret {}", t.layout.name))(e)),
         Err(refusal) => Ok(Some(outcome::secret_refused(t, refusal))),
     }
 }

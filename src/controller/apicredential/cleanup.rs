@@ -134,7 +134,8 @@ async fn cleanup_once(obj: &Arc<ApiCredential>, ctx: &Context) -> Result<Action>
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
     let secret_obj = secrets
         .get_opt(obj.secret_name())
-        .await?
+        .await
+        .map_err(Error::read(format!("Secret {}", obj.secret_name())))?
         .filter(|s| secret::is_owned_by(s, &uid));
     let in_secret = secret_obj
         .as_ref()
@@ -277,7 +278,8 @@ async fn release_secret(
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
     secrets
         .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+        .await
+        .map_err(Error::write(format!("(releasing) Secret {name}")))?;
     Ok(format!(
         "; Secret {name} keeps the token and is no longer deleted with this object"
     ))

@@ -19,7 +19,7 @@ use super::{Record, RotationReason, SecretState, Strategy};
 use crate::api::{self, Reason, RotationStrategy};
 use crate::controlhub::{Credential, CredentialId};
 use crate::controller::context::Context;
-use crate::controller::error::Result;
+use crate::controller::error::{Error, Result};
 
 /// The reconcile's picture of the world, updated as steps are performed.
 pub struct World {
@@ -47,7 +47,10 @@ pub struct World {
 pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
     let status = &target.status;
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
-    let existing = secrets.get_opt(&target.layout.name).await?;
+    let existing = secrets
+        .get_opt(&target.layout.name)
+        .await
+        .map_err(Error::read(format!("Secret {}", target.layout.name)))?;
     let secret_state = secret::classify(existing.as_ref(), &target.uid, &target.layout.keys);
     let owned = existing.as_ref().filter(|s| secret::is_owned_by(s, &target.uid));
     let secret_existing = match owned {
@@ -156,7 +159,8 @@ async fn find_movable(
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
     Ok(secrets
         .get_opt(old)
-        .await?
+        .await
+        .map_err(Error::read(format!("Secret {old}")))?
         .filter(|s| secret::is_owned_by(s, &target.uid))
         .as_ref()
         .and_then(secret::recover))

@@ -45,7 +45,10 @@ pub async fn reconcile(
         match api.get_opt(&obj.name_any()).await {
             Ok(Some(fresh)) => Arc::new(fresh),
             Ok(None) => return Ok(Action::await_change()),
-            Err(e) => return Err(finalizer::Error::ApplyFailed(Error::Kube(e))),
+            Err(e) => {
+                let read = Error::read(format!("ApiCredential {}", obj.name_any()));
+                return Err(finalizer::Error::ApplyFailed(read(e)));
+            }
         }
     } else {
         obj

@@ -24,7 +24,7 @@ use crate::api::{
 };
 use crate::controller::connections::ConnectionProblem;
 use crate::controller::context::{Context, FIELD_MANAGER, backoff, with_jitter};
-use crate::controller::error::Result;
+use crate::controller::error::{Error, Result};
 use crate::controller::schedule;
 use crate::metrics::CredentialLabels;
 
@@ -328,7 +328,11 @@ impl Report {
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(&patch),
             )
-            .await?;
+            .await
+            .map_err(Error::write(format!(
+                "the status of ApiCredential {}",
+                self.obj.name_any()
+            )))?;
         if let (Some(uid), Some(version)) = (written.metadata.uid, written.metadata.resource_version) {
             ctx.wrote(&uid, version);
         }
@@ -426,10 +430,16 @@ pub async fn delete_previous_secret(ctx: &Context, t: &Target) -> Result<()> {
         return Ok(());
     };
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &t.namespace);
-    if let Some(existing) = secrets.get_opt(old).await?
+    if let Some(existing) = secrets
+        .get_opt(old)
+        .await
+        .map_err(Error::read(format!("Secret {old}")))?
         && secret::is_owned_by(&existing, &t.uid)
     {
-        secrets.delete(old, &DeleteParams::default()).await?;
+        secrets
+            .delete(old, &DeleteParams::default())
+            .await
+            .map_err(Error::write(format!("(deleting) Secret {old}")))?;
     }
     Ok(())
 }
