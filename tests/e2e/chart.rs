@@ -206,6 +206,16 @@ async fn the_alerts_series_follow_an_apicredential_and_go_with_it() {
         metrics.contains("controlhub_operator_credential_quota_limit 10"),
         "{metrics}"
     );
+    // A rotation asked for by annotation is counted by its reason once it finished.
+    env.annotate("watched", controlhub_operator::api::ROTATE_ANNOTATION, "alerts-1")
+        .await;
+    eventually("the rotation to be counted", WAIT, || async {
+        env.scrape_metrics()
+            .await
+            .contains(r#"controlhub_operator_rotations_total{reason="Requested"} 1"#)
+            .then_some(())
+    })
+    .await;
     env.delete("watched").await;
     env.wait_gone("watched").await;
     let gone = format!(r#"namespace="{ns}",name="watched""#);
