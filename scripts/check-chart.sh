@@ -152,6 +152,31 @@ if [ -s "$tmp/all-features-values.yaml" ]; then
     contains "$tmp/all-features-values.yaml" "shareConnectionIdentity: true"
 fi
 
+# --- Alerts and dashboard (monitoring.*): off by default; when on, every alert links to its runbook -----------
+run "default values render no PrometheusRule" lacks_kind "$d" PrometheusRule
+run "default values render no dashboard ConfigMap" bash -c "! grep -q 'grafana_dashboard:' '$d'"
+if render --set monitoring.prometheusRule.enabled=true --set monitoring.dashboard.enabled=true \
+  --set monitoring.runbookBaseUrl=https://docs.example/troubleshooting.md >"$tmp/monitoring.yaml" 2>"$tmp/out"; then
+  pass "helm template (monitoring enabled)"
+  m="$tmp/monitoring.yaml"
+  run "monitoring renders a PrometheusRule" has_kind "$m" PrometheusRule
+  run "monitoring renders a ConfigMap labelled for the Grafana sidecar" contains "$m" 'grafana_dashboard: "1"'
+  for alert in ControlHubCredentialNotReady ControlHubCredentialRotationOverdue ControlHubRequestErrors \
+    ControlHubOwnerQuotaNearlyFull ControlHubOperatorAbsent; do
+    lower=$(printf '%s' "$alert" | tr '[:upper:]' '[:lower:]')
+    run "alert $alert exists" contains "$m" "- alert: $alert"
+    run "alert $alert links its runbook" contains "$m" "runbook_url: \"https://docs.example/troubleshooting.md#$lower\""
+    run "docs/troubleshooting.md has the runbook section of $alert" grep -qx "### $alert" "$root/docs/troubleshooting.md"
+  done
+  run "the dashboard JSON is embedded" contains "$m" '"uid": "controlhub-operator"'
+else
+  fail "helm template (monitoring enabled)" "$tmp/out"
+fi
+refuse "refuses a quota warning ratio above 1" "quotaWarningRatio" \
+  render --set monitoring.prometheusRule.quotaWarningRatio=2
+refuse "refuses an unknown monitoring key" "unknownKey" \
+  render --set monitoring.unknownKey=1
+
 # --- Values the chart must refuse ---------------------------------------------------------------------
 refuse "refuses an unknown top-level key" "unknownKey" \
   render --set unknownKey=1
@@ -245,6 +270,63 @@ if [ -n "${KUBECONFIG:-}" ]; then
       fail "helm template for the server ($set)" "$tmp/out"
     fi
   done
+  # The PrometheusRule against the server: when the cluster has no Prometheus Operator, a minimal
+  # PrometheusRule CRD (the shape of spec.groups[].rules[]) is installed first.
+  if ! k get crd prometheusrules.monitoring.coreos.com >/dev/null 2>&1; then
+    if k apply -f - >"$tmp/out" 2>&1 <<'CRD' && k wait --for=condition=Established --timeout=60s crd/prometheusrules.monitoring.coreos.com >>"$tmp/out" 2>&1; then
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          required: [spec]
+          properties:
+            spec:
+              type: object
+              properties:
+                groups:
+                  type: array
+                  items:
+                    type: object
+                    required: [name, rules]
+                    properties:
+                      name: {type: string, minLength: 1}
+                      interval: {type: string}
+                      rules:
+                        type: array
+                        items:
+                          type: object
+                          required: [expr]
+                          properties:
+                            alert: {type: string}
+                            record: {type: string}
+                            expr: {x-kubernetes-int-or-string: true}
+                            for: {type: string, pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$'}
+                            labels: {type: object, additionalProperties: {type: string}}
+                            annotations: {type: object, additionalProperties: {type: string}}
+CRD
+      pass "minimal PrometheusRule CRD installed"
+    else
+      fail "minimal PrometheusRule CRD installed" "$tmp/out"
+    fi
+  fi
+  margs=(--set monitoring.prometheusRule.enabled=true --set monitoring.dashboard.enabled=true)
+  [ "$servicemonitors" = yes ] || margs+=(--set metrics.serviceMonitor.enabled=false)
+  if render "${margs[@]}" >"$tmp/server-monitoring.yaml" 2>"$tmp/out"; then
+    dry_run "kubectl apply --dry-run=server (PrometheusRule and dashboard enabled)" "$tmp/server-monitoring.yaml"
+  else
+    fail "helm template for the server (monitoring enabled)" "$tmp/out"
+  fi
   # The check must be able to fail: a container that may escalate privileges breaks the restricted level.
   if render --set securityContext.allowPrivilegeEscalation=true >"$tmp/privileged.yaml" 2>"$tmp/out" &&
     k apply --dry-run=server -f "$tmp/privileged.yaml" >"$tmp/out" 2>&1 &&

@@ -178,3 +178,49 @@ fn assert_forbidden(result: Result<(), kube::Error>, what: &str) {
         other => panic!("{what} must be forbidden: got {other:?}"),
     }
 }
+
+/// The series the chart's alerts and dashboard rest on (`monitoring.*`, tests/monitoring.rs) are
+/// there while an ApiCredential is, with its Ready reason and rotation times, and go with it: a
+/// deleted object leaves no series behind.
+#[tokio::test]
+async fn the_alerts_series_follow_an_apicredential_and_go_with_it() {
+    let env = crate::env::Env::start("alerts").await;
+    env.apply(
+        "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: watched\nspec:\n  name: Watched\n  rotation:\n    interval: 720h\n",
+    )
+    .await;
+    env.wait_ready("watched").await;
+    let ns = env.ns.name.clone();
+    let ready = format!(
+        r#"controlhub_operator_credential_ready{{namespace="{ns}",name="watched",reason="Ready"}} 1"#
+    );
+    let next = format!(
+        r#"controlhub_operator_credential_next_rotation_timestamp_seconds{{namespace="{ns}",name="watched"}}"#
+    );
+    let metrics = eventually("the ready and rotation series", WAIT, || async {
+        let m = env.scrape_metrics().await;
+        (m.contains(&ready) && m.contains(&next)).then_some(m)
+    })
+    .await;
+    assert!(
+        metrics.contains("controlhub_operator_credential_quota_limit 10"),
+        "{metrics}"
+    );
+    // A rotation asked for by annotation is counted by its reason once it finished.
+    env.annotate("watched", controlhub_operator::api::ROTATE_ANNOTATION, "alerts-1")
+        .await;
+    eventually("the rotation to be counted", WAIT, || async {
+        env.scrape_metrics()
+            .await
+            .contains(r#"controlhub_operator_rotations_total{reason="Requested"} 1"#)
+            .then_some(())
+    })
+    .await;
+    env.delete("watched").await;
+    env.wait_gone("watched").await;
+    let gone = format!(r#"namespace="{ns}",name="watched""#);
+    eventually("the series of the deleted ApiCredential to go", WAIT, || async {
+        (!env.scrape_metrics().await.contains(&gone)).then_some(())
+    })
+    .await;
+}

@@ -60,6 +60,8 @@ pub async fn cleanup(obj: Arc<ApiCredential>, ctx: &Context) -> Result<Action> {
                 ),
             )
             .await;
+            ctx.metrics
+                .forget_credential(&obj.namespace().unwrap_or_default(), &obj.name_any());
             ctx.forget(&obj.uid().unwrap_or_default());
             Ok(Action::await_change())
         }
@@ -104,6 +106,7 @@ async fn cleanup_once(obj: &Arc<ApiCredential>, ctx: &Context) -> Result<Action>
                 ),
             )
             .await;
+            ctx.metrics.forget_credential(&namespace, &obj.name_any());
             ctx.forget(&uid);
             return Ok(Action::await_change());
         }

@@ -26,7 +26,6 @@ use crate::controller::connections::ConnectionProblem;
 use crate::controller::context::{Context, FIELD_MANAGER, backoff, with_jitter};
 use crate::controller::error::{Error, Result};
 use crate::controller::schedule;
-use crate::metrics::CredentialLabels;
 
 /// Collects what one reconcile reports, and writes it.
 pub struct Report {
@@ -92,22 +91,6 @@ impl Report {
             ));
         }
         status.conditions = self.conditions(&desired);
-        let labels = CredentialLabels {
-            namespace: t.namespace.clone(),
-            name: t.name.clone(),
-        };
-        if let Some(last) = status.last_rotation_time {
-            ctx.metrics
-                .last_rotation
-                .get_or_create(&labels)
-                .set(last.timestamp());
-        }
-        if let Some(next) = status.next_rotation_time {
-            ctx.metrics
-                .next_rotation
-                .get_or_create(&labels)
-                .set(next.timestamp());
-        }
         self.write(ctx, status).await?;
         self.flush_events(ctx, w).await;
         Ok(())
@@ -312,6 +295,13 @@ impl Report {
     }
 
     async fn write(&mut self, ctx: &Context, status: ApiCredentialStatus) -> Result<()> {
+        // Metrics follow every status the operator holds (also an unchanged one, after a restart).
+        ctx.metrics.credential_status(
+            &self.obj.namespace().unwrap_or_default(),
+            &self.obj.name_any(),
+            &status,
+        );
+        ctx.metrics.quota_limit(ctx.settings.quota_limit);
         if status == self.status {
             return Ok(());
         }
@@ -336,6 +326,7 @@ impl Report {
         if let (Some(uid), Some(version)) = (written.metadata.uid, written.metadata.resource_version) {
             ctx.wrote(&uid, version);
         }
+        ctx.metrics.credential_status_written(&self.status, &status);
         self.status = status;
         Ok(())
     }

@@ -36,6 +36,9 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World) {
                 restart::<k8s_openapi::api::apps::v1::DaemonSet>(ctx, t, &target.name, fingerprint).await
             }
         };
+        if !matches!(result, Ok(false)) {
+            ctx.metrics.restarted(target.kind, result.is_ok());
+        }
         let kind = format!("{:?}", target.kind);
         match result {
             Ok(true) => {
