@@ -126,10 +126,11 @@ fn argo_health(kind: &str, object: &Value) -> (String, String) {
 
 // ---------------------------------------------------------------------------------------------
 // kstatus, as sigs.k8s.io/cli-utils/pkg/kstatus/status computes it for a custom resource (what
-// Flux's health checks and `flux`/`kstatus`-based tools use): deletionTimestamp → Terminating;
+// Flux's health checks and kstatus-based tools use): deletionTimestamp → Terminating;
 // metadata.generation ≠ status.observedGeneration (when both present) → InProgress; then the
-// first condition that is Reconciling=True → InProgress or Stalled=True → Failed; then a Ready
-// condition: True → Current, False/Unknown → InProgress; otherwise Current.
+// first condition that is Reconciling=True → InProgress or Stalled=True → Failed. Newer releases
+// then read a Ready condition (True → Current, False/Unknown → InProgress: `checkReadyCondition`);
+// older ones stop there. Otherwise Current.
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum KStatus {
@@ -140,6 +141,10 @@ enum KStatus {
 }
 
 fn kstatus(object: &Value) -> (KStatus, String) {
+    kstatus_with(object, true)
+}
+
+fn kstatus_with(object: &Value, ready_fallback: bool) -> (KStatus, String) {
     if object["metadata"]["deletionTimestamp"]
         .as_str()
         .is_some_and(|s| !s.is_empty())
@@ -171,7 +176,7 @@ fn kstatus(object: &Value) -> (KStatus, String) {
             _ => {}
         }
     }
-    for condition in &conditions {
+    for condition in conditions.iter().filter(|_| ready_fallback) {
         if condition["type"].as_str() != Some("Ready") {
             continue;
         }
@@ -238,6 +243,8 @@ struct Case {
     /// A fragment the Argo CD message must contain.
     argo_message: &'static str,
     kstatus: KStatus,
+    /// What a kstatus without the Ready fallback (older cli-utils) says, where it differs.
+    kstatus_without_ready_fallback: Option<KStatus>,
 }
 
 fn cases() -> Vec<Case> {
@@ -253,6 +260,7 @@ fn cases() -> Vec<Case> {
             argo_message: "Waiting for the operator",
             // kstatus has nothing to go on (no observedGeneration, no condition) and says Current.
             kstatus: KStatus::Current,
+            kstatus_without_ready_fallback: None,
         },
         Case {
             name: "generation ahead of observedGeneration",
@@ -267,6 +275,7 @@ fn cases() -> Vec<Case> {
             argo: "Progressing",
             argo_message: "generation 3",
             kstatus: KStatus::InProgress,
+            kstatus_without_ready_fallback: None,
         },
         Case {
             name: "Reconciling",
@@ -293,6 +302,7 @@ fn cases() -> Vec<Case> {
             argo: "Progressing",
             argo_message: "Creating: Creating the credential",
             kstatus: KStatus::InProgress,
+            kstatus_without_ready_fallback: None,
         },
         Case {
             name: "Stalled",
@@ -319,6 +329,7 @@ fn cases() -> Vec<Case> {
             argo: "Degraded",
             argo_message: "QuotaExceeded: owner u@org already has 10 credentials",
             kstatus: KStatus::Failed,
+            kstatus_without_ready_fallback: None,
         },
         Case {
             name: "Ready=False with a reason, neither Reconciling nor Stalled",
@@ -336,8 +347,10 @@ fn cases() -> Vec<Case> {
             },
             argo: "Degraded",
             argo_message: "ControlHubUnavailable: Control Hub answered 503",
-            // kstatus only fails on Stalled=True: a Ready=False is work in progress to it.
+            // kstatus only fails on Stalled=True: a Ready=False is work in progress to it. The
+            // operator writes this for a connection that fails (connections carry only Ready).
             kstatus: KStatus::InProgress,
+            kstatus_without_ready_fallback: Some(KStatus::Current),
         },
         Case {
             name: "Ready=True",
@@ -356,6 +369,7 @@ fn cases() -> Vec<Case> {
             argo: "Healthy",
             argo_message: "The credential is as declared",
             kstatus: KStatus::Current,
+            kstatus_without_ready_fallback: None,
         },
         Case {
             name: "Ready=True with reason RotationBlocked",
@@ -374,6 +388,7 @@ fn cases() -> Vec<Case> {
             argo: "Healthy",
             argo_message: "RotationBlocked",
             kstatus: KStatus::Current,
+            kstatus_without_ready_fallback: None,
         },
         Case {
             name: "Ready=Unknown",
@@ -388,6 +403,7 @@ fn cases() -> Vec<Case> {
             argo: "Progressing",
             argo_message: "Waiting for the Ready condition",
             kstatus: KStatus::InProgress,
+            kstatus_without_ready_fallback: Some(KStatus::Current),
         },
     ]
 }
@@ -416,6 +432,13 @@ fn kstatus_as_flux_sees_the_same_samples() {
             let object = (case.object)(kind);
             let (status, message) = kstatus(&object);
             assert_eq!(status, case.kstatus, "{kind}, {}: {message}", case.name);
+            let (status, message) = kstatus_with(&object, false);
+            assert_eq!(
+                status,
+                case.kstatus_without_ready_fallback.unwrap_or(case.kstatus),
+                "{kind}, {} (without the Ready fallback): {message}",
+                case.name
+            );
         }
     }
     let mut deleting = (cases()[5].object)("ApiCredential");
