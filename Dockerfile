@@ -13,6 +13,10 @@
 #     cargo build --release --locked --target x86_64-unknown-linux-gnu --bin controlhub-operator
 #   docker build --build-arg BINARY=target/x86_64-unknown-linux-gnu/release/controlhub-operator -t controlhub-operator:0.1.0 .
 #
+# Without Docker, `make image` builds the static glibc binary and writes the same image (same user, entrypoint,
+# cmd and ports, plus version/source/revision labels) as an OCI archive, target/image/controlhub-operator.oci.tar,
+# with scripts/image.py; push it with `skopeo copy oci-archive:<archive> docker://REGISTRY/controlhub-operator:TAG`.
+#
 # Check that it is static before building the image: `file <binary>` must say "statically linked" or
 # "static-pie linked" (a dynamically linked binary fails to start on scratch with "no such file or directory").
 # A static glibc build resolves names from the pod's /etc/hosts and /etc/resolv.conf without any other
