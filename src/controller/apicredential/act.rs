@@ -68,13 +68,7 @@ pub async fn perform(
             if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
-            fence(ctx)?;
-            let issued = match t
-                .connection
-                .client
-                .create_credential(&pending_label, t.create_for.as_ref(), t.desired.active)
-                .await
-            {
+            let issued = match create(ctx, t, &pending_label).await? {
                 Ok(issued) => issued,
                 Err(e) => {
                     discard_empty_secret(ctx, t, w).await;
@@ -221,13 +215,7 @@ pub async fn perform(
             if let Some(outcome) = secret_not_ready(ctx, t, w).await? {
                 return Ok(outcome);
             }
-            fence(ctx)?;
-            let issued = match t
-                .connection
-                .client
-                .create_credential(&pending_label, t.create_for.as_ref(), t.desired.active)
-                .await
-            {
+            let issued = match create(ctx, t, &pending_label).await? {
                 Ok(issued) => issued,
                 Err(e) => return create_refused(ctx, t, w, e, true).await,
             };
@@ -622,6 +610,19 @@ async fn delete_credential(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Creates a credential under `pending_label` for the owner (fenced on the lease).
+async fn create(
+    ctx: &Context,
+    t: &Target,
+    pending_label: &str,
+) -> Result<std::result::Result<IssuedCredential, controlhub::Error>> {
+    fence(ctx)?;
+    Ok(t.connection
+        .client
+        .create_credential(pending_label, t.create_for.as_ref(), t.desired.active)
+        .await)
 }
 
 /// Right before a Control Hub write: this replica must still hold the leader lease (by the
