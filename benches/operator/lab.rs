@@ -35,12 +35,26 @@ pub struct Limits {
     pub burst: u32,
 }
 
+/// The connection the benchmark calls "tuned": 32 requests in flight and a rate limit high enough
+/// (1,000/s, burst 1,000) that only the in-flight cap and Control Hub's latency pace creation.
+pub const TUNED: Limits = Limits {
+    max_concurrent_requests: 32,
+    requests_per_second: 1000.0,
+    burst: 1000,
+};
+
+/// The operator's connection defaults (`src/api/connection.rs`), for labels only: a connection
+/// started with `None` limits gets them from the operator itself.
+pub const DEFAULTS_LABEL: &str = "defaults: 100/s, burst 100, 16 in flight";
+
 /// What the benchmark needs from its control plane.
 #[derive(Clone)]
 pub struct Cluster {
     pub client: kube::Client,
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
+    /// etcd, kube-apiserver and kube-controller-manager, for their CPU time.
+    pub plane_pids: Vec<u32>,
     pub operator_bin: PathBuf,
     pub emulator_bin: PathBuf,
 }
@@ -55,8 +69,9 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Creates the namespace, starts an emulator and applies the connection with `limits`.
-    pub async fn start(cluster: &Cluster, name: &str, limits: Limits) -> BenchResult<Lab> {
+    /// Creates the namespace, starts an emulator and applies the connection with `limits` (`None`:
+    /// the connection names no limits, so the operator's defaults apply).
+    pub async fn start(cluster: &Cluster, name: &str, limits: Option<Limits>) -> BenchResult<Lab> {
         let namespace = format!("bench-{name}-{:06x}", rand::random::<u32>() & 0xff_ffff);
         let ns = Namespace {
             metadata: kube::api::ObjectMeta {
@@ -84,7 +99,7 @@ impl Lab {
         Ok(lab)
     }
 
-    async fn apply_connection(&self, limits: Limits) -> BenchResult<()> {
+    async fn apply_connection(&self, limits: Option<Limits>) -> BenchResult<()> {
         let admin = self.emulator.admin();
         let secret: Secret = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "controlhub-admin", "namespace": self.namespace},
@@ -93,17 +108,23 @@ impl Lab {
         self.api::<Secret>()
             .create(&PostParams::default(), &secret)
             .await?;
+        let mut spec = serde_json::json!({
+            "url": self.emulator.url(),
+            "credentialsSecretRef": {"name": "controlhub-admin"},
+            "allowedUserIds": ["*"],
+        });
+        if let Some(limits) = limits {
+            spec["maxConcurrentRequests"] = limits.max_concurrent_requests.into();
+            spec["rateLimit"] = serde_json::json!({
+                "requestsPerSecond": limits.requests_per_second,
+                "burst": limits.burst,
+            });
+        }
         let connection = serde_json::json!({
             "apiVersion": "controlhub.dev/v1alpha1",
             "kind": "ControlHubConnection",
             "metadata": {"name": CONNECTION, "namespace": self.namespace},
-            "spec": {
-                "url": self.emulator.url(),
-                "credentialsSecretRef": {"name": "controlhub-admin"},
-                "allowedUserIds": ["*"],
-                "maxConcurrentRequests": limits.max_concurrent_requests,
-                "rateLimit": {"requestsPerSecond": limits.requests_per_second, "burst": limits.burst}
-            }
+            "spec": spec,
         });
         let gvk = GroupVersionKind::gvk("controlhub.dev", "v1alpha1", "ControlHubConnection");
         let resource = ApiResource::from_gvk_with_plural(&gvk, "controlhubconnections");
@@ -131,9 +152,14 @@ impl Lab {
 
     /// Creates `count` service accounts in the emulator; returns their user IDs.
     pub async fn create_service_accounts(&self, count: usize) -> Vec<String> {
+        self.create_named_service_accounts("bench-sa", count).await
+    }
+
+    /// Creates `count` service accounts named `{prefix}-{n}`; returns their user IDs.
+    pub async fn create_named_service_accounts(&self, prefix: &str, count: usize) -> Vec<String> {
         let mut users = Vec::with_capacity(count);
         for n in 0..count {
-            let name = format!("bench-sa-{n}");
+            let name = format!("{prefix}-{n}");
             users.push(
                 self.emulator
                     .create_user(&format!("{name}@example.com"), &name, &[], true)
