@@ -82,7 +82,11 @@ async fn point(cluster: &Cluster, table: &mut Table, count: usize) -> BenchResul
         ),
         None => table.info(
             format!("4. {count}: operator start → all Ready"),
-            format!("{ready} of {count} after {}", secs(wait)),
+            format!(
+                "{ready} of {count} after {} (not Ready: {})",
+                secs(wait),
+                lab.not_ready_reasons().await
+            ),
         ),
     }
     table.info(

@@ -247,6 +247,30 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// How many ApiCredentials are not Ready, by their Ready condition's reason (`reason ×n, …`).
+    pub async fn not_ready_reasons(&self) -> String {
+        let Ok(list) = self.api::<ApiCredential>().list(&Default::default()).await else {
+            return "(cannot list)".into();
+        };
+        let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+        for c in list.items.iter().filter(|c| !is_ready(c)) {
+            let reason = c
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.iter().find(|x| x.type_ == ConditionType::Ready.as_str()))
+                .map(|x| x.reason.clone())
+                .unwrap_or_else(|| "no Ready condition".into());
+            *reasons.entry(reason).or_default() += 1;
+        }
+        reasons
+            .iter()
+            .map(|(r, n)| format!("{r} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Ready=True for the current generation with no rotation under way (as the e2e tests wait).
 pub fn is_ready(c: &ApiCredential) -> bool {
     let Some(status) = c.status.as_ref() else {

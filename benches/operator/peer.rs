@@ -212,7 +212,7 @@ async fn operator_run(
         println!("  {failed} applies failed");
     }
     if ready_after.is_none() {
-        println!("  only {ready} Ready");
+        println!("  only {ready} Ready; not Ready: {}", lab.not_ready_reasons().await);
     }
     Ok(ready_after.map(|_| started.elapsed()))
 }

@@ -181,7 +181,11 @@ async fn creation(
         ),
         None => table.target(
             format!("2. operator start → {count} Ready"),
-            format!("{ready} Ready after {}", secs(WAIT_READY)),
+            format!(
+                "{ready} Ready after {} (not Ready: {})",
+                secs(WAIT_READY),
+                lab.not_ready_reasons().await
+            ),
             format!("≤ {}", secs(target)),
             false,
         ),
