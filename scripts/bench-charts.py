@@ -86,7 +86,7 @@ class Axes:
         s.line(self.x0, self.y1, self.x1, self.y1)
         s.line(self.x0, self.y0, self.x0, self.y1)
         s.text((self.x0 + self.x1) / 2, self.y1 + 34, xlabel, 'middle')
-        s.text(self.x0 - 44, (self.y0 + self.y1) / 2, ylabel, 'middle', rotate=-90)
+        s.text(self.x0 - 50, (self.y0 + self.y1) / 2, ylabel, 'middle', rotate=-90)
 
 
 def nice_max(v):
@@ -144,23 +144,27 @@ def scaling_chart(points, commit, path):
         xr = (xr[0] / 10, xr[1] * 10)
     xticks = [10 ** e for e in range(int(math.log10(xr[0])), int(math.log10(xr[1])) + 1)]
     half = W / 2
-    # Left: time until all Ready.
+    # Left: time until all Ready (log scale: it spans two decades of N).
     times = [p['ready_s'] for p in points if p.get('ready_s')]
-    tmax = nice_max(max(times) * 1.1) if times else 1
-    ax = Axes(svg, (70, 50, half - 20, H - 60), xr, (0, tmax), xlog=True)
-    ax.frame(xticks, [tmax * i / 5 for i in range(6)], 'ApiCredentials', 'operator start → all Ready (s)',
+    ylo = 10 ** math.floor(math.log10(min(times))) if times else 0.1
+    yhi = 10 ** math.ceil(math.log10(max(times) * 1.01)) if times else 10
+    ax = Axes(svg, (75, 50, half - 40, H - 60), xr, (ylo, yhi), xlog=True, ylog=True)
+    yticks = [10 ** e for e in range(round(math.log10(ylo)), round(math.log10(yhi)) + 1)]
+    ax.frame(xticks, yticks, 'ApiCredentials', 'operator start → all Ready (s)',
              lambda v: f'{v:,.0f}', lambda v: f'{v:g}')
     pts = [(ax.px(p['count']), ax.py(p['ready_s'])) for p in points if p.get('ready_s')]
     if len(pts) > 1:
         svg.polyline(pts, COLORS[0])
-    for p in points:
+    for i, p in enumerate(points):
         if p.get('ready_s'):
-            svg.circle(ax.px(p['count']), ax.py(p['ready_s']), COLORS[0])
-            svg.text(ax.px(p['count']) + 6, ax.py(p['ready_s']) - 6, f'{p["ready_s"]:.1f} s', color=COLORS[0])
+            x, y = ax.px(p['count']), ax.py(p['ready_s'])
+            svg.circle(x, y, COLORS[0])
+            dx, anchor = (6, 'start') if i == 0 else (-6, 'end')
+            svg.text(x + dx, y - 8, f'{p["ready_s"]:.1f} s', anchor, color=COLORS[0])
     # Right: RSS.
     rss = [max(p.get('rss_after_resync_mib') or 0, p.get('rss_ready_mib') or 0) for p in points]
     mmax = nice_max(max(max(rss), 64) * 1.15)
-    ax = Axes(svg, (half + 60, 50, W - 30, H - 60), xr, (0, mmax), xlog=True)
+    ax = Axes(svg, (half + 70, 50, W - 40, H - 60), xr, (0, mmax), xlog=True)
     ax.frame(xticks, [mmax * i / 5 for i in range(6)], 'ApiCredentials', 'operator RSS (MiB)',
              lambda v: f'{v:,.0f}', lambda v: f'{v:g}')
     svg.line(ax.x0, ax.py(64), ax.x1, ax.py(64), '#888', 1, '4 3')
@@ -174,10 +178,11 @@ def scaling_chart(points, commit, path):
             svg.circle(x, y, color)
     svg.text(ax.x0 + 4, ax.y0 + 12, 'when all Ready', color=COLORS[2])
     svg.text(ax.x0 + 4, ax.y0 + 28, 'after a resync', color=COLORS[1])
-    for p in points:
+    for i, p in enumerate(points):
         v = p.get('rss_after_resync_mib')
         if v:
-            svg.text(ax.px(p['count']) + 6, ax.py(v) + 14, f'{v:.1f}', color=COLORS[1])
+            dx, anchor = (6, 'start') if i == 0 else (-6, 'end')
+            svg.text(ax.px(p['count']) + dx, ax.py(v) + 16, f'{v:.1f}', anchor, color=COLORS[1])
     svg.text(W - 8, H - 6, f'commit {commit}', 'end', 10, color='#888')
     svg.save(path)
 

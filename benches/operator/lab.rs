@@ -227,6 +227,19 @@ impl Lab {
         timeout: Duration,
         poll: Duration,
     ) -> (Option<Duration>, usize) {
+        let (took, ready, _) = self.wait_ready_or_stall(expected, timeout, poll, timeout).await;
+        (took, ready)
+    }
+
+    /// As [`Lab::wait_all_ready`], but also gives up once the Ready count has not grown for
+    /// `stall`; the third value is when the count last grew (the time to the last Ready).
+    pub async fn wait_ready_or_stall(
+        &self,
+        expected: usize,
+        timeout: Duration,
+        poll: Duration,
+        stall: Duration,
+    ) -> (Option<Duration>, usize, Duration) {
         let started = Instant::now();
         let (reader, writer) = reflector::store();
         let events = reflector(
@@ -234,16 +247,19 @@ impl Lab {
             watcher(self.api::<ApiCredential>(), watcher::Config::default()),
         );
         let drain = tokio::spawn(events.for_each(|_| futures::future::ready(())));
-        let mut last = 0;
+        let (mut last, mut grew) = (0, Duration::ZERO);
         while started.elapsed() < timeout {
-            last = reader.state().iter().filter(|c| is_ready(c)).count();
-            if last >= expected {
+            let now = reader.state().iter().filter(|c| is_ready(c)).count();
+            if now > last {
+                (last, grew) = (now, started.elapsed());
+            }
+            if last >= expected || (last > 0 && started.elapsed() - grew > stall) {
                 break;
             }
             tokio::time::sleep(poll).await;
         }
         drain.abort();
-        ((last >= expected).then(|| started.elapsed()), last)
+        ((last >= expected).then(|| started.elapsed()), last, grew)
     }
 }
 
@@ -258,7 +274,11 @@ impl Lab {
             let reason = c
                 .status
                 .as_ref()
-                .and_then(|s| s.conditions.iter().find(|x| x.type_ == ConditionType::Ready.as_str()))
+                .and_then(|s| {
+                    s.conditions
+                        .iter()
+                        .find(|x| x.type_ == ConditionType::Ready.as_str())
+                })
                 .map(|x| x.reason.clone())
                 .unwrap_or_else(|| "no Ready condition".into());
             *reasons.entry(reason).or_default() += 1;

@@ -32,6 +32,8 @@ const PER_OWNER: usize = 10;
 const DEFAULTS_COUNT: usize = 200;
 const APPLIES_IN_FLIGHT: usize = 32;
 const POOL_THREADS: usize = 32;
+/// A run stops waiting once no ApiCredential became Ready for this long.
+const STALL: Duration = Duration::from_secs(30);
 
 /// One run of the peer script.
 struct PeerRun {
@@ -69,7 +71,7 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         .await;
     let defaults = operator_run(&mut lab, &owners, "op", DEFAULTS_COUNT, 0, None).await?;
     let seq_200 = per_credential.mul_f64(DEFAULTS_COUNT as f64);
-    report_operator(
+    let defaults = report_operator(
         table,
         &format!("connection {DEFAULTS_LABEL}, default --concurrency"),
         DEFAULTS_COUNT,
@@ -111,7 +113,7 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         .create_named_service_accounts("op", n.div_ceil(PER_OWNER))
         .await;
     let tuned_small = operator_run(&mut lab, &small_owners, "op-small", DEFAULTS_COUNT, 0, Some(64)).await?;
-    report_operator(
+    let tuned_small = report_operator(
         table,
         "tuned connection, --concurrency=64",
         DEFAULTS_COUNT,
@@ -124,7 +126,7 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         );
     }
     let tuned = operator_run(&mut lab, &owners, "op", n, DEFAULTS_COUNT, Some(64)).await?;
-    report_operator(table, "tuned connection, --concurrency=64", n, tuned);
+    let tuned = report_operator(table, "tuned connection, --concurrency=64", n, tuned);
     let seq_n = per_credential.mul_f64(n as f64);
     let extrapolated = if n_seq == n {
         String::new()
@@ -161,11 +163,18 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     Ok(())
 }
 
-fn report_operator(table: &mut Table, mode: &str, count: usize, took: Option<Duration>) {
+/// Prints the run and returns its time when all became Ready.
+fn report_operator(
+    table: &mut Table,
+    mode: &str,
+    count: usize,
+    took: Result<Duration, String>,
+) -> Option<Duration> {
     table.info(
         format!("5. operator, {mode}: apply → {count} Ready"),
-        took.map(secs).unwrap_or_else(|| "not all Ready".into()),
+        took.as_ref().map(|d| secs(*d)).unwrap_or_else(|e| e.clone()),
     );
+    took.ok()
 }
 
 async fn slow_down(lab: &Lab) {
@@ -186,7 +195,7 @@ async fn operator_run(
     count: usize,
     already: usize,
     concurrency: Option<u16>,
-) -> BenchResult<Option<Duration>> {
+) -> BenchResult<Result<Duration, String>> {
     if lab.operator.is_none() {
         let args = OperatorArgs {
             namespace: lab.namespace.clone(),
@@ -200,21 +209,31 @@ async fn operator_run(
         .map(|i| (format!("{prefix}-{i}"), owners[i % owners.len()].clone()))
         .collect();
     let started = Instant::now();
-    let ((_, failed), (ready_after, ready)) = futures::join!(
+    let ((_, failed), (ready_after, ready, grew)) = futures::join!(
         lab.apply_many(items, APPLIES_IN_FLIGHT),
-        lab.wait_all_ready(
+        lab.wait_ready_or_stall(
             already + count,
             Duration::from_secs(300),
-            Duration::from_millis(50)
+            Duration::from_millis(50),
+            STALL,
         ),
     );
     if failed > 0 {
         println!("  {failed} applies failed");
     }
     if ready_after.is_none() {
-        println!("  only {ready} Ready; not Ready: {}", lab.not_ready_reasons().await);
+        let stuck = format!(
+            "{} of {} Ready after {} (no progress for {}; not Ready: {})",
+            ready - already,
+            count,
+            secs(grew),
+            secs(STALL),
+            lab.not_ready_reasons().await
+        );
+        println!("  {stuck}");
+        return Ok(Err(stuck));
     }
-    Ok(ready_after.map(|_| started.elapsed()))
+    Ok(Ok(started.elapsed()))
 }
 
 /// Runs the peer script against the lab's emulator and namespace.
