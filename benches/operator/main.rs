@@ -115,10 +115,11 @@ async fn run(cluster: &Cluster, curve: &[usize]) -> Table {
             table.info("5. FAILED", e.to_string());
         }
     }
-    if wants("curve") && !curve.is_empty() {
-        if let Err(e) = curve::run(cluster, &mut table, curve).await {
-            table.info("4. FAILED", e.to_string());
-        }
+    if wants("curve")
+        && !curve.is_empty()
+        && let Err(e) = curve::run(cluster, &mut table, curve).await
+    {
+        table.info("4. FAILED", e.to_string());
     }
     table
 }
