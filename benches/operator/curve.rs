@@ -33,6 +33,7 @@ pub async fn run(cluster: &Cluster, table: &mut Table, counts: &[usize]) -> Benc
             table.info(format!("4. {count}: FAILED"), e.to_string());
         }
         table.info(format!("4. {count}: the point took"), secs(started.elapsed()));
+        crate::save(table);
     }
     Ok(())
 }

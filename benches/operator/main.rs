@@ -82,11 +82,8 @@ fn main() -> BenchResult<()> {
     })?;
     table.print();
     println!("\ntotal bench time {}", table::secs(started.elapsed()));
-    let json = std::env::var_os("BENCH_JSON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target/bench/operator.json"));
-    table.write_json(&json)?;
-    println!("figures written to {}", json.display());
+    table.write_json(&json_path())?;
+    println!("figures written to {}", json_path().display());
     Ok(())
 }
 
@@ -103,18 +100,21 @@ async fn run(cluster: &Cluster, curve: &[usize]) -> Table {
             table.info("1. FAILED", e.to_string());
         }
     }
+    save(&table);
     if wants("scale") {
         println!("\n[2-3] 1,000 ApiCredentials over 100 owners");
         if let Err(e) = scale::run(cluster, &mut table).await {
             table.info("2-3. FAILED", e.to_string());
         }
     }
+    save(&table);
     if wants("peer") {
         println!("\n[5] the operator against the Python SDK");
         if let Err(e) = peer::run(cluster, &mut table).await {
             table.info("5. FAILED", e.to_string());
         }
     }
+    save(&table);
     if wants("curve")
         && !curve.is_empty()
         && let Err(e) = curve::run(cluster, &mut table, curve).await
@@ -122,6 +122,20 @@ async fn run(cluster: &Cluster, curve: &[usize]) -> Table {
         table.info("4. FAILED", e.to_string());
     }
     table
+}
+
+/// Where the figures go as JSON (rewritten after each scenario, so an interrupted run keeps them).
+fn json_path() -> PathBuf {
+    std::env::var_os("BENCH_JSON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/bench/operator.json"))
+}
+
+/// Writes what was measured so far.
+fn save(table: &Table) {
+    if let Err(e) = table.write_json(&json_path()) {
+        println!("  (cannot write {}: {e})", json_path().display());
+    }
 }
 
 /// The commit measured (`git rev-parse --short HEAD`, `-dirty` when the tree has changes).
