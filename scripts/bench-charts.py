@@ -117,7 +117,7 @@ def latency_chart(data, commit, path):
              'share of samples ≤ x', lambda v: f'{v:g}', lambda v: f'{v:.0%}')
     if top >= 50:
         svg.line(ax.px(50), ax.y0, ax.px(50), ax.y1, '#888', 1, '4 3')
-        svg.text(ax.px(50) + 4, ax.y0 + 12, 'goal p99 ≤ 50 ms', color='#666')
+        svg.text(ax.px(50) + 4, ax.py(0.6), 'goal p99 ≤ 50 ms', color='#666')
     for i, run in enumerate(runs):
         values = sorted(run['samples_ms'])
         color = COLORS[i % len(COLORS)]
@@ -126,8 +126,9 @@ def latency_chart(data, commit, path):
             points += [(ax.px(v), ax.py(k / len(values))), (ax.px(v), ax.py((k + 1) / len(values)))]
         svg.polyline(points, color)
         p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
-        svg.text(ax.x1 - 6, ax.y1 - 14 - 16 * (len(runs) - 1 - i),
-                 f'{run["label"]}: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(values)} samples)', 'end', color=color)
+        name = {'tuned': 'tuned connection', 'defaults': 'connection defaults'}.get(run.get('mode'), run['label'])
+        svg.text(ax.x1 - 6, ax.py(0.3) - 16 * (len(runs) - 1 - i),
+                 f'{name}: p50 {p50:.1f} ms, p99 {p99:.1f} ms ({len(values)})', 'end', color=color)
     svg.text(W - 8, H - 6, f'commit {commit}', 'end', 10, color='#888')
     svg.save(path)
 
@@ -155,6 +156,9 @@ def scaling_chart(points, commit, path):
     pts = [(ax.px(p['count']), ax.py(p['ready_s'])) for p in points if p.get('ready_s')]
     if len(pts) > 1:
         svg.polyline(pts, COLORS[0])
+    for i, p in enumerate(p for p in points if not p.get('ready_s')):
+        svg.text((ax.x0 + ax.x1) / 2, ax.y0 + 20 + 16 * i,
+                 f'{p["count"]:,}: only {p.get("ready_count", "?"):,} became Ready', 'middle', color=COLORS[1])
     for i, p in enumerate(points):
         if p.get('ready_s'):
             x, y = ax.px(p['count']), ax.py(p['ready_s'])
