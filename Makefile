@@ -9,7 +9,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 DEV_DIR := target/dev
 
-.PHONY: help tools venv build build-release image lint fmt crds test test-rust test-strict test-sdk test-full demo dev-up dev-down bench clean-dev
+.PHONY: help tools venv build build-release image lint fmt crds test test-rust test-strict test-sdk test-full demo dev-up dev-down bench bench-operator bench-charts clean-dev
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -82,3 +82,10 @@ dev-down: ## Stop what dev-up started
 
 bench: tools build-release ## Benchmarks (programs that print figures)
 	$(CARGO) bench --bench controlhub
+
+bench-operator: tools venv ## Operator benchmark (BENCH_SCENARIOS, BENCH_CURVE, ...; see benches/operator/main.rs)
+	$(CARGO) build --release -p controlhub-operator -p controlhub-emulator
+	K8S_BIN_DIR="$$(scripts/k8s-tools.sh --dir)" $(CARGO) bench --bench operator
+
+bench-charts: ## Draw docs/bench/*.svg from target/bench/*.json (BENCH_JSON_FILES to choose)
+	python3 scripts/bench-charts.py --out docs/bench $(or $(BENCH_JSON_FILES),$(wildcard target/bench/*.json))

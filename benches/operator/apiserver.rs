@@ -1,12 +1,11 @@
 //! Kubernetes API requests, counted by the API server itself (`apiserver_request_total` from its
-//! `/metrics`, read with kubectl): how much work each ApiCredential costs the control plane.
+//! `/metrics`, read with the benchmark's admin client): how much work each ApiCredential costs the
+//! control plane.
 //!
 //! Reads only; the counts include the benchmark's own applies and polls, which the caller
 //! accounts for.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
 use crate::BenchResult;
 
@@ -14,20 +13,11 @@ use crate::BenchResult;
 pub type Counts = BTreeMap<(String, String), u64>;
 
 /// The API server's request counters now.
-pub fn request_counts(kubectl: &Path, kubeconfig: &Path) -> BenchResult<Counts> {
-    let out = Command::new(kubectl)
-        .env("KUBECONFIG", kubeconfig)
-        .args(["get", "--raw", "/metrics"])
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "kubectl get --raw /metrics: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
+pub async fn request_counts(client: &kube::Client) -> BenchResult<Counts> {
+    let request = axum::http::Request::get("/metrics").body(Vec::new())?;
+    let text = client.request_text(request).await?;
     let mut counts = Counts::new();
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    for line in text.lines() {
         let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
             continue;
         };
@@ -51,7 +41,8 @@ pub fn request_counts(kubectl: &Path, kubeconfig: &Path) -> BenchResult<Counts> 
     Ok(counts)
 }
 
-/// `after - before`, per key, dropping zeros, watches and the benchmark's lists.
+/// `after - before`, per key, dropping zeros, watches and lists (the operator's lists are its
+/// watches' initial lists; the benchmark's are its own).
 pub fn delta(before: &Counts, after: &Counts) -> Counts {
     after
         .iter()
@@ -72,4 +63,25 @@ pub fn per_object(counts: &Counts, per: usize, resources: &[&str]) -> String {
         .map(|((verb, resource), n)| format!("{verb} {resource} {:.2}", **n as f64 / per as f64))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Requests to `resources` in `counts`.
+pub fn total(counts: &Counts, resources: &[&str]) -> u64 {
+    counts
+        .iter()
+        .filter(|((_, r), _)| resources.iter().any(|x| r.starts_with(x)))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// `counts` as JSON rows `{verb, resource, per}` (per `per` objects), for the charts.
+pub fn to_json(counts: &Counts, per: usize, resources: &[&str]) -> serde_json::Value {
+    counts
+        .iter()
+        .filter(|((_, r), _)| resources.iter().any(|x| r.starts_with(x)))
+        .map(|((verb, resource), n)| {
+            serde_json::json!({"verb": verb, "resource": resource, "per": *n as f64 / per as f64})
+        })
+        .collect::<Vec<_>>()
+        .into()
 }

@@ -35,12 +35,26 @@ pub struct Limits {
     pub burst: u32,
 }
 
+/// The connection the benchmark calls "tuned": 32 requests in flight and a rate limit high enough
+/// (1,000/s, burst 1,000) that only the in-flight cap and Control Hub's latency pace creation.
+pub const TUNED: Limits = Limits {
+    max_concurrent_requests: 32,
+    requests_per_second: 1000.0,
+    burst: 1000,
+};
+
+/// The operator's connection defaults (`src/api/connection.rs`), for labels only: a connection
+/// started with `None` limits gets them from the operator itself.
+pub const DEFAULTS_LABEL: &str = "defaults: 100/s, burst 100, 16 in flight";
+
 /// What the benchmark needs from its control plane.
 #[derive(Clone)]
 pub struct Cluster {
     pub client: kube::Client,
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
+    /// etcd, kube-apiserver and kube-controller-manager, for their CPU time.
+    pub plane_pids: Vec<u32>,
     pub operator_bin: PathBuf,
     pub emulator_bin: PathBuf,
 }
@@ -55,8 +69,9 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Creates the namespace, starts an emulator and applies the connection with `limits`.
-    pub async fn start(cluster: &Cluster, name: &str, limits: Limits) -> BenchResult<Lab> {
+    /// Creates the namespace, starts an emulator and applies the connection with `limits` (`None`:
+    /// the connection names no limits, so the operator's defaults apply).
+    pub async fn start(cluster: &Cluster, name: &str, limits: Option<Limits>) -> BenchResult<Lab> {
         let namespace = format!("bench-{name}-{:06x}", rand::random::<u32>() & 0xff_ffff);
         let ns = Namespace {
             metadata: kube::api::ObjectMeta {
@@ -84,7 +99,7 @@ impl Lab {
         Ok(lab)
     }
 
-    async fn apply_connection(&self, limits: Limits) -> BenchResult<()> {
+    async fn apply_connection(&self, limits: Option<Limits>) -> BenchResult<()> {
         let admin = self.emulator.admin();
         let secret: Secret = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "controlhub-admin", "namespace": self.namespace},
@@ -93,17 +108,23 @@ impl Lab {
         self.api::<Secret>()
             .create(&PostParams::default(), &secret)
             .await?;
+        let mut spec = serde_json::json!({
+            "url": self.emulator.url(),
+            "credentialsSecretRef": {"name": "controlhub-admin"},
+            "allowedUserIds": ["*"],
+        });
+        if let Some(limits) = limits {
+            spec["maxConcurrentRequests"] = limits.max_concurrent_requests.into();
+            spec["rateLimit"] = serde_json::json!({
+                "requestsPerSecond": limits.requests_per_second,
+                "burst": limits.burst,
+            });
+        }
         let connection = serde_json::json!({
             "apiVersion": "controlhub.dev/v1alpha1",
             "kind": "ControlHubConnection",
             "metadata": {"name": CONNECTION, "namespace": self.namespace},
-            "spec": {
-                "url": self.emulator.url(),
-                "credentialsSecretRef": {"name": "controlhub-admin"},
-                "allowedUserIds": ["*"],
-                "maxConcurrentRequests": limits.max_concurrent_requests,
-                "rateLimit": {"requestsPerSecond": limits.requests_per_second, "burst": limits.burst}
-            }
+            "spec": spec,
         });
         let gvk = GroupVersionKind::gvk("controlhub.dev", "v1alpha1", "ControlHubConnection");
         let resource = ApiResource::from_gvk_with_plural(&gvk, "controlhubconnections");
@@ -131,9 +152,14 @@ impl Lab {
 
     /// Creates `count` service accounts in the emulator; returns their user IDs.
     pub async fn create_service_accounts(&self, count: usize) -> Vec<String> {
+        self.create_named_service_accounts("bench-sa", count).await
+    }
+
+    /// Creates `count` service accounts named `{prefix}-{n}`; returns their user IDs.
+    pub async fn create_named_service_accounts(&self, prefix: &str, count: usize) -> Vec<String> {
         let mut users = Vec::with_capacity(count);
         for n in 0..count {
-            let name = format!("bench-sa-{n}");
+            let name = format!("{prefix}-{n}");
             users.push(
                 self.emulator
                     .create_user(&format!("{name}@example.com"), &name, &[], true)
@@ -201,6 +227,19 @@ impl Lab {
         timeout: Duration,
         poll: Duration,
     ) -> (Option<Duration>, usize) {
+        let (took, ready, _) = self.wait_ready_or_stall(expected, timeout, poll, timeout).await;
+        (took, ready)
+    }
+
+    /// As [`Lab::wait_all_ready`], but also gives up once the Ready count has not grown for
+    /// `stall`; the third value is when the count last grew (the time to the last Ready).
+    pub async fn wait_ready_or_stall(
+        &self,
+        expected: usize,
+        timeout: Duration,
+        poll: Duration,
+        stall: Duration,
+    ) -> (Option<Duration>, usize, Duration) {
         let started = Instant::now();
         let (reader, writer) = reflector::store();
         let events = reflector(
@@ -208,16 +247,47 @@ impl Lab {
             watcher(self.api::<ApiCredential>(), watcher::Config::default()),
         );
         let drain = tokio::spawn(events.for_each(|_| futures::future::ready(())));
-        let mut last = 0;
+        let (mut last, mut grew) = (0, Duration::ZERO);
         while started.elapsed() < timeout {
-            last = reader.state().iter().filter(|c| is_ready(c)).count();
-            if last >= expected {
+            let now = reader.state().iter().filter(|c| is_ready(c)).count();
+            if now > last {
+                (last, grew) = (now, started.elapsed());
+            }
+            if last >= expected || (last > 0 && started.elapsed() - grew > stall) {
                 break;
             }
             tokio::time::sleep(poll).await;
         }
         drain.abort();
-        ((last >= expected).then(|| started.elapsed()), last)
+        ((last >= expected).then(|| started.elapsed()), last, grew)
+    }
+}
+
+impl Lab {
+    /// How many ApiCredentials are not Ready, by their Ready condition's reason (`reason ×n, …`).
+    pub async fn not_ready_reasons(&self) -> String {
+        let Ok(list) = self.api::<ApiCredential>().list(&Default::default()).await else {
+            return "(cannot list)".into();
+        };
+        let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+        for c in list.items.iter().filter(|c| !is_ready(c)) {
+            let reason = c
+                .status
+                .as_ref()
+                .and_then(|s| {
+                    s.conditions
+                        .iter()
+                        .find(|x| x.type_ == ConditionType::Ready.as_str())
+                })
+                .map(|x| x.reason.clone())
+                .unwrap_or_else(|| "no Ready condition".into());
+            *reasons.entry(reason).or_default() += 1;
+        }
+        reasons
+            .iter()
+            .map(|(r, n)| format!("{r} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

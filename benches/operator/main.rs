@@ -1,21 +1,27 @@
 //! Operator benchmark (a program that prints figures; it asserts nothing).
 //!
 //! Runs the release operator and emulator against a real local control plane and prints:
-//! 1. apply → Secret with a working token, p50/p99 over 50 sequential ApiCredentials;
-//! 2. time until 1,000 ApiCredentials over 100 owners are Ready with 50 ms Control Hub latency;
-//! 3. Control Hub calls per credential at creation and per drift period in steady state;
-//! 4. operator RSS at 1,000 and 10,000 ApiCredentials.
+//! 1. apply → Secret with a working token, p50/p99 over 50 sequential ApiCredentials (`latency`);
+//! 2. time until 1,000 ApiCredentials over 100 owners are Ready with 50 ms Control Hub latency and
+//!    32 requests in flight, Kubernetes API requests per credential and what bounds the time;
+//! 3. Control Hub calls per credential at creation and per drift period in steady state (`scale`);
+//! 4. time until all Ready and operator RSS for N = 100, 1,000, 10,000 (`curve`);
+//! 5. the operator against the official Python SDK, as a loop and as a thread pool (`peer`).
 //!
 //! Run: `cargo build --release -p controlhub-operator -p controlhub-emulator && cargo bench --bench operator`.
 //! Binaries: `$CONTROLHUB_OPERATOR_BIN` / `$CONTROLHUB_EMULATOR_BIN`, else `target/release/…`.
-//! `BENCH_SCENARIOS` picks scenarios (default `latency,scale,large`); `BENCH_LARGE_OWNERS` sets the
-//! owners of the large run (default 1000, i.e. 10,000 ApiCredentials); `BENCH_OPERATOR_LOG` is the
-//! operator's `RUST_LOG`. Logs: `target/bench-logs/`.
+//! `BENCH_SCENARIOS` picks scenarios (default `latency,scale,peer,curve`); `BENCH_CURVE` the
+//! curve's sizes (default `100,1000,10000`); `BENCH_PEER_N` / `BENCH_PEER_SEQUENTIAL` the peer's
+//! sizes (default 1000 / 200); `BENCH_PYTHON` the Python with the SDK (default `.venv/bin/python`);
+//! `BENCH_OPERATOR_LOG` is the operator's `RUST_LOG`. Logs: `target/bench-logs/`. The figures are
+//! also written to `target/bench/operator.json` (`$BENCH_JSON`), from which
+//! `scripts/bench-charts.py` draws `docs/bench/*.svg`.
 
 mod apiserver;
+mod curve;
 mod lab;
-mod large;
 mod latency;
+mod peer;
 mod process;
 mod scale;
 mod table;
@@ -38,10 +44,11 @@ pub type BenchResult<T> = Result<T, Box<dyn StdError + Send + Sync>>;
 fn main() -> BenchResult<()> {
     let operator_bin = release_binary("CONTROLHUB_OPERATOR_BIN", "controlhub-operator")?;
     let emulator_bin = release_binary("CONTROLHUB_EMULATOR_BIN", "controlhub-emulator")?;
-    let large_owners = std::env::var("BENCH_LARGE_OWNERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000usize);
+    let curve: Vec<usize> = std::env::var("BENCH_CURVE")
+        .unwrap_or_else(|_| "100,1000,10000".into())
+        .split(',')
+        .filter_map(|v| v.trim().parse().ok())
+        .collect();
     let started = Instant::now();
     // Started from the main thread, which outlives everything: its processes die with the bench.
     let plane = ControlPlane::start(Options {
@@ -67,44 +74,84 @@ fn main() -> BenchResult<()> {
             client,
             kubeconfig: plane.kubeconfig().to_path_buf(),
             kubectl: plane.bin_dir().join("kubectl"),
+            plane_pids: plane.pids(),
             operator_bin,
             emulator_bin,
         };
-        Ok::<_, Box<dyn StdError + Send + Sync>>(run(&cluster, large_owners).await)
+        Ok::<_, Box<dyn StdError + Send + Sync>>(run(&cluster, &curve).await)
     })?;
     table.print();
     println!("\ntotal bench time {}", table::secs(started.elapsed()));
+    table.write_json(&json_path())?;
+    println!("figures written to {}", json_path().display());
     Ok(())
 }
 
-async fn run(cluster: &Cluster, large_owners: usize) -> Table {
-    let chosen = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "latency,scale,large".into());
+async fn run(cluster: &Cluster, curve: &[usize]) -> Table {
+    let chosen = std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "latency,scale,peer,curve".into());
     let wants = |name: &str| chosen.split(',').any(|s| s.trim() == name);
     let mut table = Table::default();
+    let commit = git_commit();
+    table.info("commit measured", commit.clone());
+    table.record("commit", commit.into());
     if wants("latency") {
         println!("\n[1] apply → working token, sequential");
         if let Err(e) = latency::run(cluster, &mut table).await {
             table.info("1. FAILED", e.to_string());
         }
     }
+    save(&table);
     if wants("scale") {
-        println!("\n[2-4] 1,000 ApiCredentials over 100 owners");
+        println!("\n[2-3] 1,000 ApiCredentials over 100 owners");
         if let Err(e) = scale::run(cluster, &mut table).await {
-            table.info("2-4. FAILED", e.to_string());
+            table.info("2-3. FAILED", e.to_string());
         }
     }
-    if wants("large") && large_owners > 0 {
-        println!(
-            "\n[4] {} ApiCredentials over {large_owners} owners",
-            large_owners * 10
-        );
-        let started = Instant::now();
-        if let Err(e) = large::run(cluster, &mut table, large_owners).await {
-            table.info("4. large: FAILED", e.to_string());
+    save(&table);
+    if wants("peer") {
+        println!("\n[5] the operator against the Python SDK");
+        if let Err(e) = peer::run(cluster, &mut table).await {
+            table.info("5. FAILED", e.to_string());
         }
-        table.info("4. large run took", table::secs(started.elapsed()));
+    }
+    save(&table);
+    if wants("curve")
+        && !curve.is_empty()
+        && let Err(e) = curve::run(cluster, &mut table, curve).await
+    {
+        table.info("4. FAILED", e.to_string());
     }
     table
+}
+
+/// Where the figures go as JSON (rewritten after each scenario, so an interrupted run keeps them).
+fn json_path() -> PathBuf {
+    std::env::var_os("BENCH_JSON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/bench/operator.json"))
+}
+
+/// Writes what was measured so far.
+fn save(table: &Table) {
+    if let Err(e) = table.write_json(&json_path()) {
+        println!("  (cannot write {}: {e})", json_path().display());
+    }
+}
+
+/// The commit measured (`git rev-parse --short HEAD`, `-dirty` when the tree has changes).
+fn git_commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(workspace_root())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let head = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--untracked-files=no"]).is_empty();
+    format!("{head}{}", if dirty { "-dirty" } else { "" })
 }
 
 /// `$env`, else the release build of `name`; an error says how to build it.

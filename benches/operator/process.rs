@@ -17,8 +17,8 @@ use crate::BenchResult;
 #[derive(Debug, Clone)]
 pub struct OperatorArgs {
     pub namespace: String,
-    /// `--concurrency`: ApiCredentials reconciled at once.
-    pub concurrency: u16,
+    /// `--concurrency`: ApiCredentials reconciled at once (`None`: the operator's default, 16).
+    pub concurrency: Option<u16>,
     pub drift_check_interval: Duration,
     pub token_check_interval: Duration,
 }
@@ -61,10 +61,10 @@ impl Operator {
                 "--token-check-interval={}",
                 humantime::format_duration(args.token_check_interval)
             ),
-            format!("--concurrency={}", args.concurrency),
             // The lab's ControlHubConnection reaches the emulator over http://127.0.0.1.
             "--namespaced-connection-allow-http=true".to_string(),
         ])
+        .args(args.concurrency.map(|c| format!("--concurrency={c}")))
         .env("KUBECONFIG", kubeconfig)
         .env(
             "RUST_LOG",
@@ -115,8 +115,50 @@ impl Operator {
         })
     }
 
+    /// The operator's process ID.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the operator at once (SIGKILL).
     pub fn kill(mut self) {
         self.child.kill();
     }
+}
+
+/// CPU time used so far by process `pid` (user + system), from `/proc/<pid>/stat`; zero if gone.
+pub fn cpu_time(pid: u32) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may hold spaces) start at field 3; utime and stime are
+    // fields 14 and 15.
+    let Some((_, rest)) = stat.rsplit_once(") ") else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    ticks_to_duration(ticks(11) + ticks(12))
+}
+
+/// Busy and total CPU time of the whole machine so far (all cores), from `/proc/stat`.
+pub fn machine_cpu() -> (Duration, Duration) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return (Duration::ZERO, Duration::ZERO);
+    };
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    // idle + iowait
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    (ticks_to_duration(total - idle), ticks_to_duration(total))
+}
+
+/// Linux reports CPU time in USER_HZ ticks, 100 per second on every mainstream architecture.
+fn ticks_to_duration(ticks: u64) -> Duration {
+    Duration::from_millis(ticks * 10)
 }

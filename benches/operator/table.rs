@@ -17,9 +17,44 @@ pub struct Row {
 #[derive(Default)]
 pub struct Table {
     rows: Vec<Row>,
+    /// Raw figures for charts, written as JSON by [`Table::write_json`].
+    data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Table {
+    /// Keeps `value` under `key` in the JSON the charts are drawn from.
+    pub fn record(&mut self, key: &str, value: serde_json::Value) {
+        self.data.insert(key.to_string(), value);
+    }
+
+    /// Appends `value` to the array under `key`.
+    pub fn append(&mut self, key: &str, value: serde_json::Value) {
+        let entry = self
+            .data
+            .entry(key.to_string())
+            .or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if let serde_json::Value::Array(items) = entry {
+            items.push(value);
+        }
+    }
+
+    /// Writes the recorded figures and every printed row to `path` (JSON).
+    pub fn write_json(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let mut data = self.data.clone();
+        let rows: Vec<serde_json::Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({"what": r.what, "measured": r.measured, "target": r.target, "met": r.met})
+            })
+            .collect();
+        data.insert("rows".into(), rows.into());
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_string_pretty(&data)?)
+    }
+
     /// A figure with a target.
     pub fn target(
         &mut self,

@@ -166,12 +166,12 @@ fn connection_defaults_are_in_the_schema() {
         schema(&ControlHubConnection::crd()),
         schema(&ClusterControlHubConnection::crd()),
     ] {
-        assert_eq!(node(&s, &["spec", "maxConcurrentRequests"])["default"], 8);
+        assert_eq!(node(&s, &["spec", "maxConcurrentRequests"])["default"], 16);
         assert_eq!(
             node(&s, &["spec", "rateLimit", "requestsPerSecond"])["default"],
-            10.0
+            100.0
         );
-        assert_eq!(node(&s, &["spec", "rateLimit", "burst"])["default"], 20);
+        assert_eq!(node(&s, &["spec", "rateLimit", "burst"])["default"], 100);
         assert_eq!(
             node(&s, &["spec", "credentialsSecretRef", "credentialIdKey"])["default"],
             "credentialId"
