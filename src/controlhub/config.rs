@@ -70,9 +70,11 @@ impl ClientConfig {
             token,
             timeout: Duration::from_secs(10),
             ca_bundle_pem: None,
-            requests_per_second: 10.0,
-            burst: 20,
-            max_concurrent_requests: 8,
+            // The same as the connection kinds' defaults (`api::connection`); the controller sets
+            // them from each connection anyway.
+            requests_per_second: 100.0,
+            burst: 100,
+            max_concurrent_requests: 16,
             max_retries: 3,
             retry_base_delay: Duration::from_millis(100),
             retry_max_delay: Duration::from_secs(5),
