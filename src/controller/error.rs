@@ -25,8 +25,10 @@ pub enum Error {
     },
     #[error("Control Hub call failed: {0}")]
     ControlHub(#[from] controlhub::Error),
-    #[error("the token was issued but could not be stored in Secret {secret}: {source}")]
-    StoreToken { secret: String, source: kube::Error },
+    /// `reason` is the API server's answer with the token scrubbed out (a webhook may echo the
+    /// object it refused).
+    #[error("the token was issued but could not be stored in Secret {secret}: {reason}")]
+    StoreToken { secret: String, reason: String },
     #[error("object has no {0}")]
     MissingField(&'static str),
     #[error("{0}")]

@@ -439,16 +439,29 @@ async fn write_token(
                 kube::Error::Api(status)
             }
             Err(WriteError::Kube(e)) => e,
+            Err(WriteError::Rejected(message)) => {
+                let message = scrub(message, token);
+                return Ok(Some(outcome::secret_refused(t, WriteError::Rejected(message))));
+            }
             Err(refusal) => return Ok(Some(outcome::secret_refused(t, refusal))),
         };
         if attempt >= ATTEMPTS {
             return Err(Error::StoreToken {
                 secret: t.layout.name.clone(),
-                source: failure,
+                reason: scrub(failure.to_string(), token),
             });
         }
         tokio::time::sleep(std::time::Duration::from_millis(200 * attempt)).await;
     }
+}
+
+/// `text` from the API server about a write that carried `token`, with the token cut out: a
+/// policy webhook may quote the object it refused, and this text reaches status, Events and logs.
+fn scrub(text: String, token: &AuthToken) -> String {
+    if token.expose().is_empty() {
+        return text;
+    }
+    text.replace(token.expose(), "[token]")
 }
 
 /// The Secret as it is now: `Some(how to write it)` when absent or ours, `None` when it is not ours.
@@ -696,5 +709,25 @@ fn step_name(step: &Step) -> &'static str {
         Step::RecordStored { .. } => "record-stored",
         Step::RetirePrevious { .. } => "retire-previous",
         Step::Done { .. } => "done",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_api_server_answer_quoting_the_refused_secret_loses_the_token() {
+        let token = AuthToken::new("eyJhbGciOiJub25lIn0.eyJqdGkiOiJjMSJ9.");
+        let answer = format!(
+            "admission webhook \"policy\" denied: data.authToken={} is not allowed",
+            token.expose()
+        );
+        let scrubbed = scrub(answer, &token);
+        assert!(!scrubbed.contains(token.expose()), "{scrubbed}");
+        assert!(
+            scrubbed.contains("[token]") && scrubbed.contains("denied"),
+            "{scrubbed}"
+        );
     }
 }
