@@ -6,13 +6,15 @@
 //! - [`controlhub`]: the Control Hub REST client; the only code that speaks HTTP to Control Hub.
 //! - [`controller`]: reconcile, as gather -> decide (pure) -> act -> report.
 //! - [`crdgen`]: CRD YAML generated from the types.
-//! - [`leader`], [`health`], [`metrics`], [`telemetry`]: running as a well-behaved service.
+//! - [`leader`], [`health`], [`metrics`], [`kube_requests`], [`telemetry`]: running as a
+//!   well-behaved service.
 
 pub mod api;
 pub mod controlhub;
 pub mod controller;
 pub mod crdgen;
 pub mod health;
+pub mod kube_requests;
 pub mod leader;
 pub mod metrics;
 pub mod telemetry;

@@ -190,14 +190,17 @@ async fn run(args: RunArgs) -> i32 {
     } else {
         Elector::disabled()
     };
+    let metrics = Arc::new(metrics::Metrics::new());
     let fenced_client = match kube::client::ClientBuilder::try_from(config) {
-        Ok(b) => b.with_layer(&FenceLayer(elector.fence.clone())).build(),
+        Ok(b) => b
+            .with_layer(&FenceLayer(elector.fence.clone()))
+            .with_layer(&controlhub_operator::kube_requests::CountLayer(metrics.clone()))
+            .build(),
         Err(e) => {
             tracing::error!(error = %e, "cannot build a Kubernetes client");
             return 1;
         }
     };
-    let metrics = Arc::new(metrics::Metrics::new());
     let leadership = elector.leadership.clone();
     let readiness = health::Readiness::new(leadership.clone());
     let mut server = tokio::spawn(health::serve(

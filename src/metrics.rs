@@ -80,6 +80,14 @@ pub struct ConnectionKindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KubernetesRequestLabels {
+    /// `get`, `list`, `watch`, `create`, `patch`, `update`, `delete`.
+    pub verb: &'static str,
+    /// A resource the operator uses (`secrets`, `apicredentials/status`, …) or `other`.
+    pub resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OwnerLabels {
     pub connection: String,
     pub owner: String,
@@ -106,6 +114,8 @@ pub struct Metrics {
     /// Connections with a cached Control Hub client (or a cached failure): must fall back when
     /// connections are deleted.
     pub connection_clients: Family<ConnectionKindLabel, Gauge<i64>>,
+    /// The controllers' Kubernetes API requests (see `kube_requests`).
+    pub kubernetes_requests: Family<KubernetesRequestLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -122,6 +132,12 @@ impl Metrics {
             "reconciles",
             "Reconciles by controller and result",
             reconciles.clone(),
+        );
+        let kubernetes_requests = Family::<KubernetesRequestLabels, Counter>::default();
+        registry.register(
+            "kubernetes_requests",
+            "Kubernetes API requests the controllers sent, by verb and resource",
+            kubernetes_requests.clone(),
         );
         let reconcile_duration = Family::<ControllerLabel, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -199,6 +215,7 @@ impl Metrics {
             restarts,
             credential_quota_limit,
             connection_clients,
+            kubernetes_requests,
             registry,
             reconciles,
             reconcile_duration,
@@ -306,6 +323,13 @@ impl Metrics {
                 })
                 .inc();
         }
+    }
+
+    /// Counts one Kubernetes API request of the controllers.
+    pub fn kubernetes_request(&self, verb: &'static str, resource: String) {
+        self.kubernetes_requests
+            .get_or_create(&KubernetesRequestLabels { verb, resource })
+            .inc();
     }
 
     /// Sets the per-owner credential quota.

@@ -7,7 +7,9 @@
 //! Secrets: a connection (and its Secret) is kept while any ApiCredential references it, so the
 //! cleanup of those ApiCredentials can still revoke their credentials in Control Hub when
 //! everything goes at once (namespace deletion). When none is left, the Secret's finalizer is
-//! released, then the connection's, and the connection's cached client is evicted.
+//! released, then the connection's, and the connection's cached client is evicted. The Secret
+//! is labelled [`CONNECTION_SECRET_LABEL`] together with the finalizer, so that its metadata is
+//! watched (see [`crate::controller::caches`]) and ApiCredentials do not read it on every reconcile.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ use crate::api::{
     ConnectionStatus, ControlHubConnection, DesiredCondition, OwnerCredentialCount, Reason,
 };
 use crate::controller::apicredential::connection_key_of;
+use crate::controller::caches::CONNECTION_SECRET_LABEL;
 use crate::controller::connections::ConnectionKey;
 use crate::controller::context::{Context, FIELD_MANAGER, with_jitter};
 use crate::controller::error::{Error, Result};
@@ -124,10 +127,18 @@ where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
     let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), secret_namespace);
-    let secret = secrets
-        .get_metadata_opt(secret_name)
-        .await
-        .map_err(Error::read(format!("Secret {secret_namespace}/{secret_name}")))?;
+    // From the cache once labelled (the finalizer patches are fenced on its resourceVersion).
+    let secret = match ctx
+        .caches
+        .connection_secret(secret_namespace, secret_name)
+        .present()
+    {
+        Some(cached) => Some((*cached).clone()),
+        None => secrets
+            .get_metadata_opt(secret_name)
+            .await
+            .map_err(Error::read(format!("Secret {secret_namespace}/{secret_name}")))?,
+    };
     let deleting = obj.meta().deletion_timestamp.is_some();
     let secret_deleting = secret
         .as_ref()
@@ -153,24 +164,24 @@ where
         if let Some(s) = &secret
             && secret_held
         {
-            set_finalizer(&secrets, &s.metadata, false).await?;
+            set_finalizer(&secrets, &s.metadata, false, Some(CONNECTION_SECRET_LABEL)).await?;
         }
-        set_finalizer(api, obj.meta(), false).await?;
+        set_finalizer(api, obj.meta(), false, None).await?;
         ctx.connections.evict(key);
         ctx.owners.forget_connection(key);
         tracing::debug!(connection = %key, "connection no longer used; finalizers released");
         return Ok(Some(Action::await_change()));
     }
     if !has_finalizer(obj.meta()) {
-        set_finalizer(api, obj.meta(), true).await?;
+        set_finalizer(api, obj.meta(), true, None).await?;
     }
     match &secret {
         // The Secret alone is being deleted: held while the connection is in use.
         Some(s) if secret_deleting && secret_held && in_use == 0 => {
-            set_finalizer(&secrets, &s.metadata, false).await?;
+            set_finalizer(&secrets, &s.metadata, false, Some(CONNECTION_SECRET_LABEL)).await?;
         }
-        Some(s) if !secret_deleting && !secret_held => {
-            set_finalizer(&secrets, &s.metadata, true).await?;
+        Some(s) if !secret_deleting && (!secret_held || !has_label(&s.metadata)) => {
+            set_finalizer(&secrets, &s.metadata, true, Some(CONNECTION_SECRET_LABEL)).await?;
         }
         _ => {}
     }
@@ -181,9 +192,21 @@ fn has_finalizer(meta: &kube::api::ObjectMeta) -> bool {
     meta.finalizers.iter().flatten().any(|f| f == IN_USE_FINALIZER)
 }
 
-/// Adds or removes [`IN_USE_FINALIZER`], keeping the others; conflicts with a concurrent change
-/// (resourceVersion) fail and are retried. An object already gone is fine.
-async fn set_finalizer<K>(api: &Api<K>, meta: &kube::api::ObjectMeta, present: bool) -> Result<()>
+fn has_label(meta: &kube::api::ObjectMeta) -> bool {
+    meta.labels
+        .as_ref()
+        .is_some_and(|l| l.get(CONNECTION_SECRET_LABEL).map(String::as_str) == Some("true"))
+}
+
+/// Adds or removes [`IN_USE_FINALIZER`] (and with it `label`, set to `"true"`), keeping the
+/// others; conflicts with a concurrent change (resourceVersion) fail and are retried. An object
+/// already gone is fine.
+async fn set_finalizer<K>(
+    api: &Api<K>,
+    meta: &kube::api::ObjectMeta,
+    present: bool,
+    label: Option<&str>,
+) -> Result<()>
 where
     K: Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
@@ -197,9 +220,17 @@ where
     if present {
         finalizers.push(IN_USE_FINALIZER.to_string());
     }
-    let patch = serde_json::json!({
+    let mut patch = serde_json::json!({
         "metadata": {"finalizers": finalizers, "resourceVersion": meta.resource_version}
     });
+    if let Some(label) = label {
+        let value = if present {
+            serde_json::json!("true")
+        } else {
+            serde_json::Value::Null
+        };
+        patch["metadata"]["labels"] = serde_json::json!({ label: value });
+    }
     let params = PatchParams {
         field_manager: Some(FINALIZER_MANAGER.into()),
         ..PatchParams::default()

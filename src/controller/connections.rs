@@ -10,6 +10,11 @@
 //! cost a `currentUser` call per reconcile of each of its ApiCredentials. Entries of deleted
 //! connections are evicted. Problems are returned as [`ConnectionProblem`]s that say what the user
 //! should do.
+//!
+//! Reads come from the watch caches ([`super::caches`]): the connection object, its Secret's
+//! resourceVersion (a cached client is reused while it matches, so the Secret's data is read only
+//! when it changed) and the namespace's labels. What a cache does not hold is read from the API
+//! server: absence is never taken from a cache, which may simply not have caught up.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +30,7 @@ use crate::api::{
     Reason,
 };
 use crate::controlhub::{self, AuthToken, ClientConfig, ControlHubClient, CredentialId, Principal};
+use crate::controller::caches::{self, Caches};
 use crate::metrics::{ClientObserver, ConnectionKindLabel, Metrics};
 
 /// Identifies a connection object.
@@ -224,11 +230,14 @@ pub struct Connections {
     recheck: Duration,
     /// What URLs namespaced connections may name.
     namespaced_urls: UrlPolicy,
+    caches: Arc<Caches>,
 }
 
 /// What the cache says about a connection at given versions.
 enum Lookup {
     Hit(Box<Connection>),
+    /// Built from these versions, but its principal lookup is older than the recheck period.
+    Stale(Box<Connection>),
     /// Refused, and its backoff has not expired.
     Failing(ConnectionProblem),
     /// Nothing usable; `failures` in a row so far at these versions.
@@ -259,6 +268,7 @@ impl Connections {
         metrics: Arc<Metrics>,
         recheck: Duration,
         namespaced_urls: UrlPolicy,
+        caches: Arc<Caches>,
     ) -> Self {
         Connections {
             kube,
@@ -266,6 +276,7 @@ impl Connections {
             cache: Mutex::new(HashMap::new()),
             recheck,
             namespaced_urls,
+            caches,
         }
     }
 
@@ -379,22 +390,36 @@ impl Connections {
         object: ConnectionObject,
     ) -> Result<Connection, ConnectionProblem> {
         self.check_urls(key, &object.settings)?;
-        let secret = self.read_secret(key, &object).await?;
         // The client depends on the connection's spec (its generation) and its Secret; status
         // writes change only the resourceVersion and must not rebuild it (nor its in-flight cap).
         // The UID too: a connection deleted and made again under the same name starts afresh.
-        let versions = (
-            format!(
-                "{}/{}",
-                object.uid,
-                object
-                    .generation
-                    .map_or_else(|| object.resource_version.clone(), |g| g.to_string())
-            ),
-            secret.resource_version().unwrap_or_default(),
+        let object_version = format!(
+            "{}/{}",
+            object.uid,
+            object
+                .generation
+                .map_or_else(|| object.resource_version.clone(), |g| g.to_string())
         );
+        // While the watched Secret is at the version the client was built from, its data is not read.
+        if let Some(rv) = self
+            .caches
+            .connection_secret(&object.secret_namespace, &object.secret_name)
+            .present()
+            .and_then(|s| s.metadata.resource_version.clone())
+        {
+            let versions = (object_version.clone(), rv);
+            match self.cached(key, &versions) {
+                Lookup::Hit(hit) => return Ok(*hit),
+                Lookup::Stale(stale) => return self.recheck_principal(key, versions, *stale).await,
+                Lookup::Failing(problem) => return Err(problem),
+                Lookup::Miss { .. } => {}
+            }
+        }
+        let secret = self.read_secret(key, &object).await?;
+        let versions = (object_version, secret.resource_version().unwrap_or_default());
         let previous_failures = match self.cached(key, &versions) {
             Lookup::Hit(hit) => return Ok(*hit),
+            Lookup::Stale(stale) => return self.recheck_principal(key, versions, *stale).await,
             Lookup::Failing(problem) => return Err(problem),
             Lookup::Miss { failures } => failures,
         };
@@ -418,6 +443,46 @@ impl Connections {
                 }
             }
             Err(_) => return result,
+        };
+        self.update_cache(|cache| {
+            cache.insert(key.clone(), entry);
+        });
+        result
+    }
+
+    /// Repeats the principal lookup of a client built from the current versions (the Secret is not
+    /// read again, the client and its rate limiter are kept). A refusal is cached like a new one.
+    async fn recheck_principal(
+        &self,
+        key: &ConnectionKey,
+        versions: Versions,
+        mut connection: Connection,
+    ) -> Result<Connection, ConnectionProblem> {
+        let entry = match connection.client.current_user().await {
+            Ok(principal) => {
+                connection.principal = principal;
+                Cached::Ready {
+                    versions,
+                    connection: Box::new(connection.clone()),
+                    checked: Instant::now(),
+                }
+            }
+            Err(e) => {
+                let problem = ConnectionProblem::from_controlhub(key, &e);
+                if !problem.permanent {
+                    return Err(problem);
+                }
+                Cached::Failed {
+                    versions,
+                    problem: problem.clone(),
+                    failures: 1,
+                    until: Instant::now() + failure_backoff(1),
+                }
+            }
+        };
+        let result = match &entry {
+            Cached::Ready { .. } => Ok(connection),
+            Cached::Failed { problem, .. } => Err(problem.clone()),
         };
         self.update_cache(|cache| {
             cache.insert(key.clone(), entry);
@@ -473,7 +538,13 @@ impl Connections {
                 versions: v,
                 connection,
                 checked,
-            }) if v == versions && checked.elapsed() < self.recheck => Lookup::Hit(connection.clone()),
+            }) if v == versions => {
+                if checked.elapsed() < self.recheck {
+                    Lookup::Hit(connection.clone())
+                } else {
+                    Lookup::Stale(connection.clone())
+                }
+            }
             Some(Cached::Failed {
                 versions: v,
                 problem,
@@ -543,12 +614,18 @@ impl Connections {
         };
         match (&key.kind, &key.namespace) {
             (ConnectionKind::ControlHubConnection, Some(ns)) => {
-                let api: Api<ControlHubConnection> = Api::namespaced(self.kube.clone(), ns);
-                let conn = api
-                    .get_opt(&key.name)
-                    .await
-                    .map_err(transient)?
-                    .ok_or_else(gone)?;
+                let conn = match self.caches.namespaced_connection(ns, &key.name) {
+                    caches::Cached::Present(conn) => conn,
+                    _ => {
+                        let api: Api<ControlHubConnection> = Api::namespaced(self.kube.clone(), ns);
+                        Arc::new(
+                            api.get_opt(&key.name)
+                                .await
+                                .map_err(transient)?
+                                .ok_or_else(gone)?,
+                        )
+                    }
+                };
                 let r = &conn.spec.credentials_secret_ref;
                 Ok(ConnectionObject {
                     deleting: conn.meta().deletion_timestamp.is_some(),
@@ -561,16 +638,22 @@ impl Connections {
                     resource_version: conn.resource_version().unwrap_or_default(),
                     uid: conn.uid().unwrap_or_default(),
                     generation: conn.meta().generation,
-                    settings: conn.spec.settings,
+                    settings: conn.spec.settings.clone(),
                 })
             }
             _ => {
-                let api: Api<ClusterControlHubConnection> = Api::all(self.kube.clone());
-                let conn = api
-                    .get_opt(&key.name)
-                    .await
-                    .map_err(transient)?
-                    .ok_or_else(gone)?;
+                let conn = match self.caches.cluster_connection(&key.name) {
+                    caches::Cached::Present(conn) => conn,
+                    _ => {
+                        let api: Api<ClusterControlHubConnection> = Api::all(self.kube.clone());
+                        Arc::new(
+                            api.get_opt(&key.name)
+                                .await
+                                .map_err(transient)?
+                                .ok_or_else(gone)?,
+                        )
+                    }
+                };
                 let r = &conn.spec.credentials_secret_ref;
                 Ok(ConnectionObject {
                     deleting: conn.meta().deletion_timestamp.is_some(),
@@ -583,7 +666,7 @@ impl Connections {
                     resource_version: conn.resource_version().unwrap_or_default(),
                     uid: conn.uid().unwrap_or_default(),
                     generation: conn.meta().generation,
-                    settings: conn.spec.settings,
+                    settings: conn.spec.settings.clone(),
                 })
             }
         }
@@ -619,14 +702,19 @@ impl Connections {
         selector: &LabelSelector,
         namespace: &str,
     ) -> Result<(), ConnectionProblem> {
-        let api: Api<Namespace> = Api::all(self.kube.clone());
-        let ns = api.get_opt(namespace).await.map_err(|e| ConnectionProblem {
-            reason: Reason::ConnectionNotReady,
-            message: format!("reading namespace {namespace} failed: {e}"),
-            permanent: false,
-            retry_after: None,
-        })?;
-        let labels = ns.map(|n| n.labels().clone()).unwrap_or_default();
+        let labels = match self.caches.namespace(namespace) {
+            caches::Cached::Present(ns) => ns.labels().clone(),
+            _ => {
+                let api: Api<Namespace> = Api::all(self.kube.clone());
+                let ns = api.get_opt(namespace).await.map_err(|e| ConnectionProblem {
+                    reason: Reason::ConnectionNotReady,
+                    message: format!("reading namespace {namespace} failed: {e}"),
+                    permanent: false,
+                    retry_after: None,
+                })?;
+                ns.map(|n| n.labels().clone()).unwrap_or_default()
+            }
+        };
         if selector_matches(selector, &labels) {
             Ok(())
         } else {
@@ -668,28 +756,14 @@ fn secret_credentials(
     Ok((CredentialId::new(id), AuthToken::new(token)))
 }
 
-/// Whether `labels` satisfy a Kubernetes label selector (matchLabels and matchExpressions).
+/// Whether `labels` satisfy `selector` (Kubernetes' label selector semantics, by kube's
+/// [`kube::core::Selector`]). A selector that does not parse (an unknown operator) matches nothing.
 pub fn selector_matches(
     selector: &LabelSelector,
     labels: &std::collections::BTreeMap<String, String>,
 ) -> bool {
-    let labels_ok = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let exprs_ok = selector.match_expressions.iter().flatten().all(|e| {
-        let value = labels.get(&e.key);
-        let values = e.values.clone().unwrap_or_default();
-        match e.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        }
-    });
-    labels_ok && exprs_ok
+    use kube::core::SelectorExt;
+    kube::core::Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use kube::runtime::events::{Recorder, Reporter};
 
+use crate::controller::caches::Caches;
 use crate::controller::connections::{Connections, UrlPolicy};
 use crate::controller::owners::Owners;
 use crate::leader::Fence;
@@ -58,6 +59,13 @@ pub struct Memory {
     /// Retry-After), with the generation they were held at: events this process causes itself
     /// (a Secret written or deleted) must not cut the wait short; a spec change does.
     held: HashMap<String, (Instant, Option<i64>)>,
+    /// Per object, the version of its Secret whose data this process knows to match the
+    /// operator's annotations (written by it, or read and checked), with the keys layout it was
+    /// checked for: while the cache shows that version, the Secret need not be read.
+    verified_secret: HashMap<String, (String, u64)>,
+    /// Per object, the restart targets (`Kind/name`) this process saw carrying a token
+    /// fingerprint: not read again while the fingerprint stays.
+    restarted: HashMap<String, HashMap<String, String>>,
 }
 
 pub struct Context {
@@ -69,6 +77,8 @@ pub struct Context {
     reporter: Reporter,
     pub connections: Connections,
     pub owners: Owners,
+    /// The watch caches (installed by each run of the controllers).
+    pub caches: Arc<Caches>,
     memory: Mutex<Memory>,
     /// Open while this process may start new steps: closed when it stops being the leader or is
     /// asked to shut down, so in-flight reconciles stop at their next step.
@@ -88,6 +98,7 @@ impl Context {
             controller: "controlhub-operator".into(),
             instance,
         };
+        let caches = Arc::new(Caches::default());
         Context {
             reporter,
             connections: Connections::new(
@@ -95,7 +106,9 @@ impl Context {
                 metrics.clone(),
                 settings.drift_check_interval,
                 settings.namespaced_connection_urls.clone(),
+                caches.clone(),
             ),
+            caches,
             owners: Owners::new(settings.drift_check_interval),
             kube,
             settings,
@@ -200,6 +213,50 @@ impl Context {
         memory.warned.remove(uid);
         memory.written.remove(uid);
         memory.held.remove(uid);
+        memory.verified_secret.remove(uid);
+        memory.restarted.remove(uid);
+    }
+
+    /// Whether this process saw `target` of `uid` carry `fingerprint` (see `Memory::restarted`).
+    pub fn restart_known(&self, uid: &str, target: &str, fingerprint: &str) -> bool {
+        self.memory()
+            .restarted
+            .get(uid)
+            .and_then(|targets| targets.get(target))
+            .is_some_and(|f| f == fingerprint)
+    }
+
+    /// Records that `target` of `uid` carries `fingerprint`.
+    pub fn restart_seen(&self, uid: &str, target: String, fingerprint: &str) {
+        self.memory()
+            .restarted
+            .entry(uid.to_string())
+            .or_default()
+            .insert(target, fingerprint.to_string());
+    }
+
+    /// Records that `uid`'s Secret at `resource_version` holds what its annotations say, for
+    /// the keys layout `keys` (see `Memory::verified_secret`).
+    pub fn secret_verified(&self, uid: &str, resource_version: String, keys: u64) {
+        self.memory()
+            .verified_secret
+            .insert(uid.to_string(), (resource_version, keys));
+    }
+
+    /// Whether `uid`'s Secret at `resource_version` is known to hold what its annotations say.
+    pub fn is_secret_verified(&self, uid: &str, resource_version: &str, keys: u64) -> bool {
+        self.memory()
+            .verified_secret
+            .get(uid)
+            .is_some_and(|(rv, k)| rv == resource_version && *k == keys)
+    }
+
+    /// Whether [`Context::token_check_due`] would say yes now (without marking the check).
+    pub fn token_check_pending(&self, uid: &str) -> bool {
+        self.memory()
+            .token_checked
+            .get(uid)
+            .is_none_or(|at| at.elapsed() >= self.settings.token_check_interval)
     }
 
     /// Records the resourceVersion this process's status write produced for `uid`.

@@ -2,12 +2,14 @@
 //!
 //! [`apicredential`] is the ApiCredential reconcile, a folder whose files are its stages in order
 //! (resolve → gather → decide → act → report). Shared by it and the connection controllers:
-//! [`connections`] and [`owners`] (caches of clients and owners' credential lists), [`schedule`]
+//! [`caches`] (the watch caches reconciles read), [`connections`] and [`owners`] (caches of
+//! clients and owners' credential lists), [`schedule`]
 //! (rotation times), [`context`], [`error`], [`failpoint`] (pause points for crash tests).
 //! [`connection_status`] reconciles the connection kinds. [`run`] wires them into kube-runtime
 //! controllers.
 
 pub mod apicredential;
+pub mod caches;
 pub mod connection_status;
 pub mod connections;
 pub mod context;
@@ -20,10 +22,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::reflector::store::Writer;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 
@@ -52,8 +55,7 @@ where
     }
 }
 
-/// kubectl's copy of the last applied object, an annotation reconcile never reads.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use crate::controller::caches::LAST_APPLIED;
 
 /// Drops what reconcile never reads before an ApiCredential enters the controller's store:
 /// `managedFields` and kubectl's last-applied copy (together often as large as spec and status).
@@ -123,8 +125,10 @@ where
 /// The connection changes ApiCredentials must react to: a new spec (generation), Ready flipping,
 /// or deletion. Status-only writes (the per-owner counts change with every credential created)
 /// would otherwise re-trigger every ApiCredential of the connection each time.
+/// The same watch fills the connection cache (`writer`).
 fn connection_changes<K>(
     api: Api<K>,
+    writer: Writer<K>,
     is_ready: fn(&K) -> bool,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
@@ -133,10 +137,41 @@ where
         + serde::de::DeserializeOwned
         + std::fmt::Debug
         + Send
+        + Sync
         + 'static,
 {
-    let events = watcher(api, watcher::Config::default());
+    let events = watcher(api, watcher::Config::default())
+        .modify(caches::trim_connection)
+        .reflect(writer);
     changed(events, move |c: &K| (c.meta().generation, is_ready(c)), true)
+}
+
+/// A metadata-only watch that only fills a cache (`trim` runs before an object enters it).
+fn cache_only<K>(
+    api: Api<PartialObjectMeta<K>>,
+    config: watcher::Config,
+    trim: fn(&mut PartialObjectMeta<K>),
+    writer: Writer<PartialObjectMeta<K>>,
+) -> impl std::future::Future<Output = ()> + Send + 'static
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(trim)
+        .reflect(writer)
+        .for_each(|event| {
+            if let Err(e) = event {
+                tracing::debug!(error = %e, "a cache's watch failed; retrying");
+            }
+            futures::future::ready(())
+        })
 }
 
 /// Runs the controllers until `shutdown` resolves, then lets the reconciles in flight finish
@@ -151,6 +186,7 @@ pub async fn run(
     let shutdown = shutdown.boxed().shared();
     let client = ctx.kube.clone();
     let credentials: Api<ApiCredential> = api(&client, &scope);
+    // `Api<PartialObjectMeta<_>>` makes metadata-only requests: no Secret's data is transferred.
     let secrets: Api<PartialObjectMeta<Secret>> = match &scope {
         Scope::All => Api::all(client.clone()),
         Scope::Namespace(ns) => Api::namespaced(client.clone(), ns),
@@ -164,7 +200,42 @@ pub async fn run(
         apicredential::secret::MANAGED_BY_LABEL,
         apicredential::secret::MANAGED_BY_VALUE
     ));
-    let secret_changes = watcher(secrets, managed).touched_objects();
+    let (managed_secrets, managed_writer) = reflector::store();
+    let secret_changes = watcher(secrets, managed)
+        .modify(caches::trim_secret)
+        .reflect(managed_writer)
+        .touched_objects();
+    let (namespaced_store, namespaced_writer) = reflector::store();
+    let (cluster_store, cluster_writer) = reflector::store();
+
+    // Connections' credentials Secrets (labelled with the in-use finalizer) and Namespaces (their
+    // labels, for allowedNamespaces), in the namespaces the operator watches.
+    let (connection_secrets, secrets_writer) = reflector::store();
+    let (namespaces, namespaces_writer) = reflector::store();
+    let labelled = watcher::Config::default().labels(&format!("{}=true", caches::CONNECTION_SECRET_LABEL));
+    let (secrets_api, namespaces_config): (Api<PartialObjectMeta<Secret>>, _) = match &scope {
+        Scope::All => (Api::all(client.clone()), watcher::Config::default()),
+        Scope::Namespace(ns) => (
+            Api::namespaced(client.clone(), ns),
+            watcher::Config::default().fields(&format!("metadata.name={ns}")),
+        ),
+    };
+    let cache_watches = futures::future::join(
+        cache_only(secrets_api, labelled, caches::trim_secret, secrets_writer),
+        cache_only(
+            Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+            namespaces_config,
+            caches::trim_namespace,
+            namespaces_writer,
+        ),
+    );
+    ctx.caches.install(caches::Stores {
+        namespaced_connections: namespaced_store,
+        cluster_connections: cluster_store,
+        connection_secrets,
+        managed_secrets,
+        namespaces,
+    });
 
     // The store holds every ApiCredential: slimmed before they enter it (see `slim`).
     let (store, writer) = reflector::store();
@@ -190,9 +261,11 @@ pub async fn run(
     let credential_controller = controller
         .owns_stream(secret_changes)
         .watches_stream(
-            connection_changes(namespaced_connections.clone(), |c: &ControlHubConnection| {
-                c.status.as_ref().is_some_and(ready)
-            }),
+            connection_changes(
+                namespaced_connections.clone(),
+                namespaced_writer,
+                |c: &ControlHubConnection| c.status.as_ref().is_some_and(ready),
+            ),
             move |c: ControlHubConnection| {
                 let key = ConnectionKey {
                     kind: crate::api::ConnectionKind::ControlHubConnection,
@@ -203,9 +276,11 @@ pub async fn run(
             },
         )
         .watches_stream(
-            connection_changes(cluster_connections.clone(), |c: &ClusterControlHubConnection| {
-                c.status.as_ref().is_some_and(ready)
-            }),
+            connection_changes(
+                cluster_connections.clone(),
+                cluster_writer,
+                |c: &ClusterControlHubConnection| c.status.as_ref().is_some_and(ready),
+            ),
             move |c: ClusterControlHubConnection| {
                 let key = ConnectionKey {
                     kind: crate::api::ConnectionKind::ClusterControlHubConnection,
@@ -242,7 +317,14 @@ pub async fn run(
             tracing::info!("ApiCredential cache synced");
         }
     });
-    tokio::join!(credential_controller, namespaced, cluster);
+    // The cache-only watches stop with the controllers.
+    let caches_running = futures::future::select(Box::pin(cache_watches), shutdown.clone());
+    tokio::select! {
+        _ = async { tokio::join!(credential_controller, namespaced, cluster) } => {}
+        _ = caches_running => {
+            // The caches end only at shutdown; the controllers are finishing their reconciles.
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ mod env;
 mod support;
 
 mod admission;
+mod caches;
 mod connections;
 mod crash;
 mod deletion;

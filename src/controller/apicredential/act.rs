@@ -418,6 +418,8 @@ async fn write_token(
         };
         let failure = match written {
             Ok(resource_version) => {
+                // What this version holds is known: later passes read it from the cache.
+                ctx.secret_verified(&t.uid, resource_version.clone(), secret::layout_digest(&t.layout));
                 w.secret = SecretState::Managed {
                     credential_id: Some(id.clone()),
                 };

@@ -3,6 +3,11 @@
 //! afresh when the user asks or the spec changed), whether the stored token still works, and the
 //! operator's record from status. Reads Kubernetes and Control Hub; writes nothing.
 //!
+//! The Secret comes from the managed-Secret watch cache when this process knows what its data is
+//! at the cached version (it wrote that version, or read it and found it exactly as the operator
+//! builds it: see [`read_secret`]); otherwise, and when the token is due to be tried, it is read.
+//! A steady-state reconcile therefore reads nothing from the API server.
+//!
 //! [`World`] is also the reconcile's local picture that [`super::act`] keeps up to date as it
 //! performs steps, so the next decision sees each result without listing again.
 
@@ -46,20 +51,17 @@ pub struct World {
 /// Reads the Secret, the owner's credentials and (when due) whether the stored token works.
 pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
     let status = &target.status;
-    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
-    let existing = secrets
-        .get_opt(&target.layout.name)
-        .await
-        .map_err(Error::read(format!("Secret {}", target.layout.name)))?;
-    let secret_state = secret::classify(existing.as_ref(), &target.uid, &target.layout.keys);
-    let owned = existing.as_ref().filter(|s| secret::is_owned_by(s, &target.uid));
+    let want_token = target.desired.active && ctx.token_check_pending(&target.uid);
+    let seen = read_secret(ctx, target, want_token).await?;
+    let existing = seen.secret.as_ref();
+    let owned = existing.filter(|s| secret::is_owned_by(s, &target.uid));
+    let secret_state = secret::classify_with(existing, &target.uid, seen.stored_id.clone());
     let secret_existing = match owned {
         Some(s) => Existing::Ours {
             resource_version: s.metadata.resource_version.clone().unwrap_or_default(),
         },
         None => Existing::None,
     };
-    let stored = owned.and_then(|s| secret::read(s, &target.layout.keys));
 
     // A fresh list (not the shared cache) when the user asked for one, changed the spec, or the
     // object waits for quota; untouched objects keep to one list per owner per drift interval.
@@ -82,7 +84,7 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
     let recorded = record.credential_id.clone();
 
     // After spec.secret.name or .keys changed: the recorded token may sit in the old place.
-    let movable = if stored.is_none() && recorded.is_some() {
+    let movable = if seen.stored_id.is_none() && recorded.is_some() {
         find_movable(ctx, target, status, owned)
             .await?
             .filter(|m| Some(&m.id) == recorded.as_ref())
@@ -91,8 +93,9 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
     };
 
     // The token is tried only when it is the recorded credential's (never on a Secret's word).
+    let holds_recorded = seen.stored_id.is_some() && seen.stored_id == recorded;
     let mut token_valid = None;
-    if let Some(stored) = stored.as_ref().filter(|s| Some(&s.id) == recorded.as_ref()) {
+    if let Some(stored) = seen.stored.as_ref().filter(|_| holds_recorded) {
         let current_active = credentials.iter().find(|c| c.id == stored.id).map(|c| c.active);
         if current_active == Some(true) && ctx.token_check_due(&target.uid) {
             token_valid = check_token(target, stored).await;
@@ -109,11 +112,73 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
         token_valid,
         // Restart targets follow the token only of our own Secret holding the recorded credential.
         token_fingerprint: owned
-            .filter(|_| stored.as_ref().is_some_and(|s| Some(&s.id) == recorded.as_ref()))
+            .filter(|_| holds_recorded)
             .and_then(secret::fingerprint_of)
             .map(str::to_string),
         last_rotation: status.last_rotation_time,
         events: Vec::new(),
+    })
+}
+
+/// The declared Secret as gather sees it.
+struct Seen {
+    /// The Secret: read in full, or only its cached metadata (see [`read_secret`]).
+    secret: Option<Secret>,
+    /// The credential ID it holds with a non-empty token (when ours).
+    stored_id: Option<CredentialId>,
+    /// The ID and token, when the Secret was read in full.
+    stored: Option<StoredCredential>,
+}
+
+/// The declared Secret. From the cache when this process knows the data at the cached version
+/// (its own write, or a read that found the Secret exactly as built) and the token is not needed;
+/// else read, and remembered as known when it is exactly as the operator builds it.
+async fn read_secret(ctx: &Context, target: &Target, want_token: bool) -> Result<Seen> {
+    let digest = secret::layout_digest(&target.layout);
+    if !want_token
+        && let Some(cached) = ctx
+            .caches
+            .managed_secret(&target.namespace, &target.layout.name)
+            .present()
+        && let Some(version) = cached.metadata.resource_version.as_deref()
+        && ctx.is_secret_verified(&target.uid, version, digest)
+    {
+        let secret = Secret {
+            metadata: cached.metadata.clone(),
+            ..Secret::default()
+        };
+        let stored_id = secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(secret::CREDENTIAL_ID_ANNOTATION))
+            .map(|id| CredentialId::new(id.clone()));
+        return Ok(Seen {
+            secret: Some(secret),
+            stored_id,
+            stored: None,
+        });
+    }
+    tracing::debug!(namespace = %target.namespace, name = %target.name, want_token, "reading the Secret (not known at the cached version)");
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &target.namespace);
+    let secret = secrets
+        .get_opt(&target.layout.name)
+        .await
+        .map_err(Error::read(format!("Secret {}", target.layout.name)))?;
+    let stored = secret
+        .as_ref()
+        .filter(|s| secret::is_owned_by(s, &target.uid))
+        .and_then(|s| secret::read(s, &target.layout.keys));
+    if let (Some(s), Some(stored)) = (secret.as_ref(), stored.as_ref())
+        && secret::is_as_built(s, &target.layout, stored)
+        && let Some(version) = s.metadata.resource_version.clone()
+    {
+        ctx.secret_verified(&target.uid, version, digest);
+    }
+    Ok(Seen {
+        stored_id: stored.as_ref().map(|s| s.id.clone()),
+        stored,
+        secret,
     })
 }
 

@@ -1,7 +1,8 @@
 //! `spec.restartTargets`: when the token in the Secret changes, workloads that use it are
 //! restarted the way `kubectl rollout restart` does it, by changing an annotation on the pod
 //! template. Level-based: each target's template carries the fingerprint of the token it was
-//! restarted for, so a restart missed by a crash is made on the next reconcile.
+//! restarted for, so a restart missed by a crash is made on the next reconcile. A target this
+//! process already saw carrying the current fingerprint is not read again.
 
 use chrono::Utc;
 use kube::api::{Api, Patch, PatchParams};
@@ -25,6 +26,11 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World) {
         return;
     };
     for target in &t.obj.spec.restart_targets {
+        let seen_as = format!("{:?}/{}", target.kind, target.name);
+        if ctx.restart_known(&t.uid, &seen_as, fingerprint) {
+            // Already carries this token's fingerprint (seen by this process): nothing to read.
+            continue;
+        }
         let result = match target.kind {
             WorkloadKind::Deployment => {
                 restart::<k8s_openapi::api::apps::v1::Deployment>(ctx, t, &target.name, fingerprint).await
@@ -38,6 +44,9 @@ pub async fn ensure_restarted(ctx: &Context, t: &Target, w: &World) {
         };
         if !matches!(result, Ok(false)) {
             ctx.metrics.restarted(target.kind, result.is_ok());
+        }
+        if result.is_ok() {
+            ctx.restart_seen(&t.uid, seen_as, fingerprint);
         }
         let kind = format!("{:?}", target.kind);
         match result {

@@ -66,16 +66,24 @@ pub struct StoredCredential {
     pub token: AuthToken,
 }
 
-/// Classifies an existing Secret for [`crate::controller::plan`].
+/// Classifies a Secret read in full.
 pub fn classify(secret: Option<&Secret>, owner_uid: &str, keys: &SecretKeys) -> SecretState {
-    let Some(secret) = secret else {
-        return SecretState::Missing;
-    };
-    if !is_owned_by(secret, owner_uid) {
-        return SecretState::Foreign;
-    }
-    SecretState::Managed {
-        credential_id: read(secret, keys).map(|s| s.id),
+    let stored = secret.and_then(|s| read(s, keys)).map(|s| s.id);
+    classify_with(secret, owner_uid, stored)
+}
+
+/// Classifies a Secret whose stored credential ID (with a non-empty token) is already known.
+pub fn classify_with(
+    secret: Option<&Secret>,
+    owner_uid: &str,
+    stored_id: Option<CredentialId>,
+) -> SecretState {
+    match secret {
+        None => SecretState::Missing,
+        Some(s) if !is_owned_by(s, owner_uid) => SecretState::Foreign,
+        Some(_) => SecretState::Managed {
+            credential_id: stored_id,
+        },
     }
 }
 
@@ -136,6 +144,39 @@ pub fn fingerprint_of(secret: &Secret) -> Option<&str> {
         .as_ref()?
         .get(FINGERPRINT_ANNOTATION)
         .map(String::as_str)
+}
+
+/// A digest of everything [`build`] takes from `layout`: a Secret known to be built from one
+/// layout is not known to match another.
+pub fn layout_digest(layout: &SecretLayout) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{layout:?}").hash(&mut hasher);
+    hasher.finish()
+}
+
+/// Whether `secret` holds everything [`build`] would write for `stored` with `layout`: its data
+/// keys and values, labels, annotations and type (other managers' keys and labels may be there
+/// too). When it does, the Secret's metadata alone says what its data is, until it changes.
+pub fn is_as_built(secret: &Secret, layout: &SecretLayout, stored: &StoredCredential) -> bool {
+    let built = build(layout, &stored.id, &stored.token);
+    let contains = |have: Option<&BTreeMap<String, String>>, want: Option<&BTreeMap<String, String>>| {
+        want.into_iter()
+            .flatten()
+            .all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v))
+    };
+    let data_ok = built
+        .data
+        .iter()
+        .flatten()
+        .all(|(k, v)| secret.data.as_ref().and_then(|d| d.get(k)) == Some(v));
+    data_ok
+        && secret.type_ == built.type_
+        && contains(secret.metadata.labels.as_ref(), built.metadata.labels.as_ref())
+        && contains(
+            secret.metadata.annotations.as_ref(),
+            built.metadata.annotations.as_ref(),
+        )
 }
 
 /// The empty Secret created before the first token (owner reference, the operator's labels, the

@@ -1,0 +1,147 @@
+//! The watch caches: what the reconcile asks the API server, counted by the operator itself
+//! (`controlhub_operator_kubernetes_requests_total{verb,resource}`, a layer on its client).
+//! A steady-state reconcile reads and writes nothing; a new credential reads its connection, the
+//! connection's Secret and its namespace from the caches.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::env::{Env, EnvOptions, counter_sum};
+use crate::support::eventually;
+
+const REQUESTS: &str = "controlhub_operator_kubernetes_requests_total";
+const RECONCILES: &str = "controlhub_operator_reconciles_total";
+
+fn credential(name: &str) -> String {
+    format!(
+        r#"
+apiVersion: controlhub.dev/v1alpha1
+kind: ApiCredential
+metadata:
+  name: {name}
+spec:
+  name: {name}
+  rotation:
+    interval: 24h
+"#
+    )
+}
+
+/// `(verb, resource)` → requests so far, from a scrape.
+fn requests(metrics: &str) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for line in metrics.lines().filter(|l| l.starts_with(REQUESTS)) {
+        let Some((labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels
+                .split(&format!("{name}=\""))
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        let value = value.parse::<f64>().unwrap_or_default() as u64;
+        out.insert((label("verb"), label("resource")), value);
+    }
+    out
+}
+
+/// What changed between two counts, without watches and lists (the caches' own).
+fn sent_between(
+    before: &BTreeMap<(String, String), u64>,
+    after: &BTreeMap<(String, String), u64>,
+) -> BTreeMap<(String, String), u64> {
+    after
+        .iter()
+        .filter(|((verb, _), _)| verb != "watch" && verb != "list")
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or_default()))
+        .filter(|(_, d)| *d > 0)
+        .collect()
+}
+
+/// An Env whose operator checks tokens only hourly (a token check reads the Secret by design),
+/// with a drift check every 3 s (each one a full reconcile of every object).
+async fn env(prefix: &str) -> Env {
+    let mut env = Env::start_with(
+        prefix,
+        EnvOptions {
+            allowed_user_ids: vec!["*".into()],
+            no_operator: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    env.operator.set_arg("token-check-interval", "1h");
+    env.operator.restart_with(&[]);
+    env
+}
+
+#[tokio::test]
+async fn a_steady_state_reconcile_reads_and_writes_nothing_on_the_api_server() {
+    let env = env("caches-steady").await;
+    for name in ["steady-a", "steady-b", "steady-c"] {
+        env.apply(&credential(name)).await;
+    }
+    for name in ["steady-a", "steady-b", "steady-c"] {
+        env.wait_ready(name).await;
+    }
+    // Let the reconciles the creation itself triggered finish (and the caches catch up).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let first = env.scrape_metrics().await;
+    let reconciled = counter_sum(&first, RECONCILES);
+    // At least two drift checks of each object.
+    let last = eventually("six more reconciles", Duration::from_secs(60), || async {
+        let now = env.scrape_metrics().await;
+        (counter_sum(&now, RECONCILES) >= reconciled + 6).then_some(now)
+    })
+    .await;
+    let sent = sent_between(&requests(&first), &requests(&last));
+    println!(
+        "reconciles: {}; requests sent meanwhile: {sent:?}",
+        counter_sum(&last, RECONCILES) - reconciled
+    );
+    assert!(
+        sent.is_empty(),
+        "steady-state reconciles sent Kubernetes requests: {sent:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_credential_reads_its_connection_and_namespace_from_the_caches() {
+    let env = env("caches-new").await;
+    // The first one warms the connection's client (and its Secret gets the watched label).
+    env.apply(&credential("warm")).await;
+    env.wait_ready("warm").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let before = requests(&env.scrape_metrics().await);
+    env.apply(&credential("fresh")).await;
+    env.wait_ready("fresh").await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let sent = sent_between(&before, &requests(&env.scrape_metrics().await));
+    println!("requests for one new credential: {sent:?}");
+    let count = |verb: &str, resource: &str| {
+        sent.get(&(verb.to_string(), resource.to_string()))
+            .copied()
+            .unwrap_or_default()
+    };
+    for resource in [
+        "controlhubconnections",
+        "clustercontrolhubconnections",
+        "namespaces",
+    ] {
+        assert_eq!(
+            count("get", resource),
+            0,
+            "{resource} come from the caches: {sent:?}"
+        );
+    }
+    assert!(
+        count("get", "secrets") <= 1,
+        "at most one read of the new Secret (its absence is confirmed, never taken from a cache): {sent:?}"
+    );
+    assert_eq!(count("create", "secrets"), 1, "{sent:?}");
+    assert_eq!(count("patch", "secrets"), 1, "one write of the token: {sent:?}");
+    assert!(count("patch", "apicredentials/status") <= 2, "{sent:?}");
+}
