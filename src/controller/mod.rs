@@ -317,14 +317,12 @@ pub async fn run(
             tracing::info!("ApiCredential cache synced");
         }
     });
-    // The cache-only watches stop with the controllers.
-    let caches_running = futures::future::select(Box::pin(cache_watches), shutdown.clone());
-    tokio::select! {
-        _ = async { tokio::join!(credential_controller, namespaced, cluster) } => {}
-        _ = caches_running => {
-            // The caches end only at shutdown; the controllers are finishing their reconciles.
-        }
-    }
+    // The cache-only watches stop at shutdown; the controllers first let their reconciles in flight
+    // finish (those still read the stores, which keep their last state).
+    let caches_running = async {
+        futures::future::select(Box::pin(cache_watches), shutdown.clone()).await;
+    };
+    tokio::join!(credential_controller, namespaced, cluster, caches_running);
 }
 
 #[cfg(test)]
