@@ -3,8 +3,9 @@
 //! organization ID. Pure; [`super::secret::build`] puts the result in the Secret's data.
 //!
 //! **Dotenv.** One `NAME='value'` line per variable, named as Control Hub's REST API guide names
-//! them (`CRED_ID`, `CRED_TOKEN`), plus `SCH_URL` (the Control Hub base URL, "SCH" as in
-//! StreamSets Control Hub) and `ORG_ID`. Values are single-quoted, so `sh` (`set -a; . file`) and
+//! them (`CRED_ID`, `CRED_TOKEN`), plus `SCH_URL` (the Control Hub base URL without a trailing
+//! `/`, so that `$SCH_URL/security/...` is a path; "SCH" as in StreamSets Control Hub) and
+//! `ORG_ID`. Values are single-quoted, so `sh` (`set -a; . file`) and
 //! dotenv libraries read them literally (no `$`, backtick or backslash expansion); a `'` inside a
 //! value is written `'\''`, the POSIX way, so a hostile value cannot end the quote and run a
 //! command when the file is sourced. (Control Hub's values never contain one: IDs are UUIDs, the
@@ -55,7 +56,7 @@ pub fn render(
                 OutputFormatType::Dotenv => dotenv(&[
                     (DOTENV_NAMES[0], id.as_str()),
                     (DOTENV_NAMES[1], token.expose()),
-                    (DOTENV_NAMES[2], sources.url),
+                    (DOTENV_NAMES[2], sources.url.trim_end_matches('/')),
                     (DOTENV_NAMES[3], sources.org_id),
                 ]),
                 OutputFormatType::OrganizationId => sources.org_id.to_string(),
@@ -106,7 +107,7 @@ mod tests {
 
     #[test]
     fn dotenv_holds_the_guides_names_and_the_org_id_format_holds_the_org_alone() {
-        let out = rendered("https://ch.example", "org1");
+        let out = rendered("https://ch.example/", "org1");
         assert_eq!(out[0].0, "controlhub.env");
         assert_eq!(
             out[0].1,
