@@ -54,7 +54,7 @@ pub struct SecretTemplate {
     )]
     pub labels: BTreeMap<String, String>,
     /// Extra annotations on the Secret, at most 64. Keys are qualified names
-    /// (`example.com/note`), values at most 4096 characters. `controlhub.dev/credential-id` and
+    /// (`example.com/note`), values at most 4096 characters. `controlhub.dev/credential-id`,
     /// `controlhub.dev/token-fingerprint` and `controlhub.dev/data-keys` are reserved: the operator
     /// sets them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
