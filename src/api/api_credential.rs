@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::api_credential_status::ApiCredentialStatus;
 use super::connection_ref::ConnectionRef;
 use super::duration::DurationError;
+use super::output_format::OutputFormat;
 use super::restart_target::RestartTarget;
 use super::rotation::Rotation;
 use super::secret_template::{DEFAULT_SECRET_TYPE, SecretKeys, SecretTemplate};
@@ -162,6 +163,14 @@ impl ApiCredential {
             .as_ref()
             .map(|secret| secret.keys.clone())
             .unwrap_or_default()
+    }
+
+    /// The additional output formats of the Secret, as declared.
+    pub fn output_formats(&self) -> &[OutputFormat] {
+        self.spec
+            .secret
+            .as_ref()
+            .map_or(&[], |secret| secret.additional_output_formats.as_slice())
     }
 
     /// The Secret type with the default applied.

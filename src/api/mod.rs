@@ -11,6 +11,7 @@ mod connection;
 mod connection_ref;
 mod connection_status;
 pub mod duration;
+mod output_format;
 mod reason;
 mod restart_target;
 mod rotation;
@@ -31,6 +32,7 @@ pub use connection::{
 };
 pub use connection_ref::{ConnectionKind, ConnectionRef};
 pub use connection_status::{ConnectionStatus, OwnerCredentialCount};
+pub use output_format::{DEFAULT_DOTENV_KEY, DEFAULT_ORGANIZATION_ID_KEY, OutputFormat, OutputFormatType};
 pub use reason::Reason;
 pub use restart_target::{RestartTarget, WorkloadKind};
 pub use rotation::{DEFAULT_GRACE_PERIOD, Rotation, RotationStrategy};

@@ -54,8 +54,13 @@ pub const MARKER_PREFIX: &str = "[k8s:";
 pub const RESERVED_SECRET_LABELS: [&str; 2] =
     ["app.kubernetes.io/managed-by", "controlhub.dev/apicredential"];
 /// Annotations the operator sets on every Secret it writes.
-pub const RESERVED_SECRET_ANNOTATIONS: [&str; 2] =
-    ["controlhub.dev/credential-id", "controlhub.dev/token-fingerprint"];
+pub const RESERVED_SECRET_ANNOTATIONS: [&str; 3] = [
+    "controlhub.dev/credential-id",
+    "controlhub.dev/token-fingerprint",
+    "controlhub.dev/data-keys",
+];
+/// Most entries in `spec.secret.additionalOutputFormats` (one per format type).
+pub const OUTPUT_FORMATS_MAX: usize = 2;
 
 /// A CEL rule with the message the API server returns when it fails.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,9 +220,61 @@ pub const SECRET_ANNOTATION_KEYS: CelRule = CelRule {
 
 /// `spec.secret.annotations`: not the annotations the operator records the credential in.
 pub const SECRET_ANNOTATIONS_RESERVED: CelRule = CelRule {
-    rule: "!('controlhub.dev/credential-id' in self) && !('controlhub.dev/token-fingerprint' in self)",
-    message: "spec.secret.annotations must not set controlhub.dev/credential-id or \
-              controlhub.dev/token-fingerprint: the operator sets them on its Secrets",
+    rule: "!('controlhub.dev/credential-id' in self) && !('controlhub.dev/token-fingerprint' in self) && \
+           !('controlhub.dev/data-keys' in self)",
+    message: "spec.secret.annotations must not set controlhub.dev/credential-id, \
+              controlhub.dev/token-fingerprint or controlhub.dev/data-keys: the operator sets them on its Secrets",
+};
+
+/// `spec.secret.additionalOutputFormats`: each type at most once (the list is a map keyed by
+/// `type`, so the API server also reports the duplicate entry).
+pub const OUTPUT_FORMAT_TYPES_DISTINCT: CelRule = CelRule {
+    rule: "self.all(f, self.exists_one(g, g.type == f.type))",
+    message: "spec.secret.additionalOutputFormats: each type (Dotenv, OrganizationId) may appear at most once",
+};
+
+/// The key of an output format `f` with its default applied, as CEL (the defaults are
+/// `OutputFormatType::default_key`; a schema test checks they agree).
+macro_rules! format_key {
+    ($f:literal) => {
+        concat!(
+            "(has(",
+            $f,
+            ".key) ? ",
+            $f,
+            ".key : (",
+            $f,
+            ".type == 'Dotenv' ? 'controlhub.env' : 'organizationId'))"
+        )
+    };
+}
+
+/// `spec.secret.additionalOutputFormats`: every format under a key of its own.
+pub const OUTPUT_FORMAT_KEYS_DISTINCT: CelRule = CelRule {
+    rule: concat!(
+        "self.all(f, self.exists_one(g, ",
+        format_key!("g"),
+        " == ",
+        format_key!("f"),
+        "))"
+    ),
+    message: "spec.secret.additionalOutputFormats: each format needs a key of its own (defaults: \
+              controlhub.env for Dotenv, organizationId for OrganizationId)",
+};
+
+/// `spec.secret`: no output format under the key of the credential ID, the token or the URL.
+pub const OUTPUT_FORMAT_KEYS_FREE: CelRule = CelRule {
+    rule: concat!(
+        "!has(self.additionalOutputFormats) || self.additionalOutputFormats.all(f, ",
+        format_key!("f"),
+        " != self.keys.credentialId && ",
+        format_key!("f"),
+        " != self.keys.authToken && (!has(self.keys.url) || ",
+        format_key!("f"),
+        " != self.keys.url))"
+    ),
+    message: "spec.secret.additionalOutputFormats: a format's key (default controlhub.env for Dotenv, \
+              organizationId for OrganizationId) must differ from secret.keys.credentialId, authToken and url",
 };
 
 /// Every key of a map is a qualified name: the shape, then the prefix length (the shape allows at
@@ -265,6 +322,9 @@ pub const ALL_CEL_RULES: &[CelRule] = &[
     SECRET_LABELS_RESERVED,
     SECRET_ANNOTATION_KEYS,
     SECRET_ANNOTATIONS_RESERVED,
+    OUTPUT_FORMAT_TYPES_DISTINCT,
+    OUTPUT_FORMAT_KEYS_DISTINCT,
+    OUTPUT_FORMAT_KEYS_FREE,
     CONNECTION_URL_ONE_OF,
     HTTP_URL,
     CA_BUNDLE_PEM,

@@ -270,7 +270,8 @@ fn secret_metadata_maps_are_bounded_for_the_cel_cost_estimate() {
 #[test]
 fn reserved_secret_metadata_is_what_the_operator_writes() {
     use crate::controller::apicredential::secret::{
-        CREDENTIAL_ID_ANNOTATION, CREDENTIAL_LABEL, FINGERPRINT_ANNOTATION, MANAGED_BY_LABEL,
+        CREDENTIAL_ID_ANNOTATION, CREDENTIAL_LABEL, DATA_KEYS_ANNOTATION, FINGERPRINT_ANNOTATION,
+        MANAGED_BY_LABEL,
     };
     assert_eq!(
         rules::RESERVED_SECRET_LABELS,
@@ -278,7 +279,11 @@ fn reserved_secret_metadata_is_what_the_operator_writes() {
     );
     assert_eq!(
         rules::RESERVED_SECRET_ANNOTATIONS,
-        [CREDENTIAL_ID_ANNOTATION, FINGERPRINT_ANNOTATION]
+        [
+            CREDENTIAL_ID_ANNOTATION,
+            FINGERPRINT_ANNOTATION,
+            DATA_KEYS_ANNOTATION
+        ]
     );
     for key in rules::RESERVED_SECRET_LABELS {
         assert!(
@@ -471,4 +476,23 @@ fn every_format_is_one_the_api_server_recognises() {
             crd.spec.names.kind
         );
     }
+}
+
+/// The CEL rules spell out each output format's default key: they must be the keys the operator
+/// writes when `key` is not set.
+#[test]
+fn output_format_rules_use_the_default_keys() {
+    use super::OutputFormatType;
+    for type_ in [OutputFormatType::Dotenv, OutputFormatType::OrganizationId] {
+        let key = format!("'{}'", type_.default_key());
+        for rule in [rules::OUTPUT_FORMAT_KEYS_DISTINCT, rules::OUTPUT_FORMAT_KEYS_FREE] {
+            assert!(rule.rule.contains(&key), "{} lacks {key}", rule.rule);
+            assert!(rule.message.contains(type_.default_key()), "{}", rule.message);
+        }
+    }
+    assert!(
+        rules::OUTPUT_FORMAT_KEYS_FREE
+            .rule
+            .contains("f.type == 'Dotenv' ? 'controlhub.env'")
+    );
 }

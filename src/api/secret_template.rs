@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
+use super::output_format::OutputFormat;
 use super::rules;
 
 /// The Secret type used when `secret.type` is not set.
@@ -20,6 +21,7 @@ pub const DEFAULT_AUTH_TOKEN_KEY: &str = "authToken";
 /// The Secret that receives the credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = rules::OUTPUT_FORMAT_KEYS_FREE.to_kube())]
 pub struct SecretTemplate {
     /// Name of the Secret, in the ApiCredential's namespace. Default: the ApiCredential's name.
     /// The operator owns this Secret (it is deleted with the ApiCredential) and refuses to take
@@ -52,8 +54,9 @@ pub struct SecretTemplate {
     )]
     pub labels: BTreeMap<String, String>,
     /// Extra annotations on the Secret, at most 64. Keys are qualified names
-    /// (`example.com/note`), values at most 4096 characters. `controlhub.dev/credential-id` and
-    /// `controlhub.dev/token-fingerprint` are reserved: the operator sets them.
+    /// (`example.com/note`), values at most 4096 characters. `controlhub.dev/credential-id`,
+    /// `controlhub.dev/token-fingerprint` and `controlhub.dev/data-keys` are reserved: the operator
+    /// sets them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend(
         "maxProperties" = rules::SECRET_METADATA_ENTRIES_MAX,
@@ -64,6 +67,18 @@ pub struct SecretTemplate {
         validation = rules::SECRET_ANNOTATIONS_RESERVED.to_kube()
     )]
     pub annotations: BTreeMap<String, String>,
+    /// More keys holding the credential in forms consumers read without glue, at most one of each
+    /// type: `Dotenv` (a file with `CRED_ID`, `CRED_TOKEN`, `SCH_URL` and `ORG_ID`, default key
+    /// `controlhub.env`) and `OrganizationId` (default key `organizationId`). Adding, changing or
+    /// removing one rewrites the Secret from the token it holds: the token is not re-issued.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = rules::OUTPUT_FORMATS_MAX))]
+    #[x_kube(
+        merge_strategy = ListMerge::Map(vec!["type".into()]),
+        validation = rules::OUTPUT_FORMAT_TYPES_DISTINCT.to_kube(),
+        validation = rules::OUTPUT_FORMAT_KEYS_DISTINCT.to_kube()
+    )]
+    pub additional_output_formats: Vec<OutputFormat>,
 }
 
 impl Default for SecretTemplate {
@@ -74,6 +89,7 @@ impl Default for SecretTemplate {
             type_: default_secret_type(),
             labels: BTreeMap::new(),
             annotations: BTreeMap::new(),
+            additional_output_formats: Vec::new(),
         }
     }
 }

@@ -291,17 +291,34 @@ pub async fn perform(
             let Some(moved) = w.movable.take() else {
                 return Ok(Outcome::Continue);
             };
+            // Already in the declared Secret (an output format changed): only its data is redone.
+            let in_place = w.secret
+                == SecretState::Managed {
+                    credential_id: Some(moved.id.clone()),
+                };
             if let Some(outcome) = write_token(ctx, t, w, &moved.id, &moved.token, false).await? {
                 return Ok(outcome);
             }
-            w.events.push((
-                EventType::Normal,
-                "SecretMoved",
-                format!(
-                    "moved the token of credential {} to Secret {} as declared; it was not re-issued",
-                    moved.id, t.layout.name
-                ),
-            ));
+            let (reason, message) = if in_place {
+                let keys = t.layout.data_keys().join(", ");
+                (
+                    "SecretUpdated",
+                    format!(
+                        "rewrote Secret {} with its declared data keys ({keys}); the token of credential {} \
+                         was not re-issued",
+                        t.layout.name, moved.id
+                    ),
+                )
+            } else {
+                (
+                    "SecretMoved",
+                    format!(
+                        "moved the token of credential {} to Secret {} as declared; it was not re-issued",
+                        moved.id, t.layout.name
+                    ),
+                )
+            };
+            w.events.push((EventType::Normal, reason, message));
         }
         Step::RecordStored { id, previous } => {
             w.record.credential_id = Some(id.clone());

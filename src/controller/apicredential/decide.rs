@@ -43,7 +43,8 @@ pub struct Observed<'a> {
     /// the time that token was issued, so a rotation just finished moves it forward.
     pub next_rotation: Option<DateTime<Utc>>,
     /// The recorded credential's token was found elsewhere (under the old Secret name or keys,
-    /// after `spec.secret` changed) and can be moved instead of being re-issued.
+    /// after `spec.secret` changed), or the Secret holds it but not as declared (an output format
+    /// changed), and it can be written as declared instead of being re-issued.
     pub token_movable: bool,
     /// Control Hub refused to rename the credential in this pass: go on without renaming.
     pub rename_refused: bool,
@@ -85,8 +86,9 @@ pub enum Step {
     Rename { id: CredentialId, label: String },
     /// Put the active state back / apply the declared active state.
     SetActive { id: CredentialId, active: bool },
-    /// The recorded credential's token sits under the Secret's old name or keys: write it to the
-    /// declared place (no Control Hub call, the token keeps working).
+    /// The recorded credential's token sits under the Secret's old name or keys, or the Secret
+    /// holds it but not as declared: write it to the declared place, as declared (no Control Hub
+    /// call, the token keeps working).
     MoveToken,
     /// The grace period of a replaced credential is over.
     RetirePrevious { id: CredentialId },
@@ -236,6 +238,10 @@ pub fn decide(o: &Observed<'_>) -> Step {
             _ => o.desired.strategy,
         };
         return Step::BeginRotation { strategy, reason };
+    }
+    // The Secret holds the token but not as declared (no rotation is due to rewrite it anyway).
+    if o.token_movable {
+        return Step::MoveToken;
     }
 
     // 6. Drift and pending labels.
@@ -792,6 +798,22 @@ mod tests {
         c.secret = SecretState::Missing;
         c.token_movable = true;
         assert_eq!(c.decide(), Step::MoveToken);
+    }
+
+    #[test]
+    fn a_secret_holding_the_token_but_not_as_declared_is_rewritten_unless_a_rotation_writes_it() {
+        let mut c = Case::in_sync();
+        c.token_movable = true;
+        assert_eq!(
+            c.decide(),
+            Step::MoveToken,
+            "an output format changed: rewrite, no new token"
+        );
+        c.next_rotation = Some(now());
+        assert!(
+            matches!(c.decide(), Step::BeginRotation { .. }),
+            "a due rotation writes the Secret as declared anyway"
+        );
     }
 
     #[test]

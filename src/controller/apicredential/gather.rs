@@ -32,7 +32,9 @@ pub struct World {
     pub secret: SecretState,
     /// How the next Secret write is made: a create, or an apply fenced on this version.
     pub secret_existing: Existing,
-    /// The recorded credential's token found under the Secret's old name or keys.
+    /// The recorded credential's token found under the Secret's old name or keys, or in the
+    /// declared Secret when that does not hold it as declared (an output format changed): to be
+    /// written as declared without re-issuing it.
     pub movable: Option<StoredCredential>,
     /// Control Hub refused the rename this pass (why): the rest of the plan goes on without it.
     pub rename_refused: Option<String>,
@@ -89,7 +91,12 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
             .await?
             .filter(|m| Some(&m.id) == recorded.as_ref())
     } else {
-        None
+        owned
+            .zip(stored.as_ref())
+            .filter(|(s, st)| {
+                Some(&st.id) == recorded.as_ref() && !secret::holds_as_declared(s, &target.layout, st)
+            })
+            .map(|(_, st)| st.clone())
     };
 
     // The token is tried only when it is the recorded credential's (never on a Secret's word).

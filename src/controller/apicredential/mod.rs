@@ -13,13 +13,15 @@
 //! 6. [`reconcile`] — the entry point: finalizer dispatch, and the loop resolve → gather →
 //!    (decide → act)* → report.
 //!
-//! Beside them: [`cleanup`] (the finalizer: `deletionPolicy` in Control Hub) and [`secret`] (how
-//! the delivered Secret is built and recognised; no I/O). Imports point from later stages to
+//! Beside them: [`cleanup`] (the finalizer: `deletionPolicy` in Control Hub), [`secret`] (how
+//! the delivered Secret is built and recognised; no I/O) and [`formats`] (the Secret's additional
+//! output formats, such as a dotenv file; pure). Imports point from later stages to
 //! earlier ones; the vocabulary every stage shares is declared here.
 
 pub mod act;
 pub mod cleanup;
 pub mod decide;
+pub mod formats;
 pub mod gather;
 pub mod outcome;
 pub mod pass;

@@ -75,6 +75,8 @@ mod tests {
         secret: SecretState,
         record: Record,
         last_rotation: Option<DateTime<Utc>>,
+        /// The Secret holds its credential but not as declared (an output format changed).
+        secret_stale: bool,
         /// Control Hub calls that issued a token, with the credential.
         issued: Vec<CredentialId>,
         /// Every credential a call changed or deleted.
@@ -94,7 +96,13 @@ mod tests {
                 quota_limit: 10,
                 token_valid: None,
                 next_rotation: self.interval.zip(self.last_rotation).map(|(i, last)| last + i),
-                token_movable: false,
+                // As gather: only the recorded credential's Secret is rewritten.
+                token_movable: self.secret_stale
+                    && self.record.credential_id.is_some()
+                    && self.secret
+                        == SecretState::Managed {
+                            credential_id: self.record.credential_id.clone(),
+                        },
                 rename_refused: false,
             }
         }
@@ -111,6 +119,7 @@ mod tests {
             self.secret = SecretState::Managed {
                 credential_id: Some(id.clone()),
             };
+            self.secret_stale = false;
             self.last_rotation = Some(self.now);
         }
 
@@ -187,7 +196,7 @@ mod tests {
                         c.active = active;
                     }
                 }
-                Step::MoveToken => {}
+                Step::MoveToken => self.secret_stale = false,
                 Step::RecordStored { id, previous } => {
                     self.record.credential_id = Some(id);
                     self.last_rotation = Some(self.now);
@@ -305,6 +314,7 @@ mod tests {
                                                     } else {
                                                         now - Duration::minutes(10)
                                                     }),
+                                                    secret_stale: false,
                                                     issued: vec![],
                                                     touched: vec![],
                                                     made: 0,
@@ -320,6 +330,16 @@ mod tests {
                 }
             }
         }
+        // Each again with a Secret that holds its credential but not as declared.
+        let stale: Vec<(Model, Desired)> = out
+            .iter()
+            .cloned()
+            .map(|(mut m, d)| {
+                m.secret_stale = true;
+                (m, d)
+            })
+            .collect();
+        out.extend(stale);
         out
     }
 
@@ -373,6 +393,11 @@ mod tests {
                         credential_id: Some(current.clone())
                     },
                     "Done means the Secret holds the recorded credential: {}",
+                    context()
+                );
+                assert!(
+                    !m.secret_stale,
+                    "Done means the Secret is as declared: {}",
                     context()
                 );
                 let c = m.credentials.iter().find(|c| c.id == current).expect("it exists");

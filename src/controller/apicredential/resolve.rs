@@ -174,6 +174,8 @@ pub async fn resolve(
             .map(|s| s.annotations.clone())
             .unwrap_or_default(),
         url: connection.client.base_url().to_string(),
+        org_id: connection.principal.org_id.to_string(),
+        formats: obj.output_formats().iter().map(Into::into).collect(),
         owner: obj
             .controller_owner_ref(&())
             .ok_or(Error::MissingField("metadata.uid"))?,

@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::ObjectMeta;
 
 use super::SecretState;
+use super::formats::{self, Format};
 use crate::controlhub::{AuthToken, CredentialId};
 
 /// Label on every Secret the operator manages; the operator watches only Secrets carrying it.
@@ -26,6 +27,9 @@ pub const CREDENTIAL_ID_ANNOTATION: &str = "controlhub.dev/credential-id";
 /// Annotation holding a short, non-reversible fingerprint of the token (SHA-256 prefix), used to
 /// tell when the token changed without reading it.
 pub const FINGERPRINT_ANNOTATION: &str = "controlhub.dev/token-fingerprint";
+/// Annotation listing the data keys the operator wrote (sorted, comma-separated), so that a key it
+/// no longer declares (an output format removed) is known to be stale.
+pub const DATA_KEYS_ANNOTATION: &str = "controlhub.dev/data-keys";
 
 /// The data keys a Secret uses, after defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +60,26 @@ pub struct SecretLayout {
     pub annotations: BTreeMap<String, String>,
     /// The Control Hub base URL, written under `keys.url` when that key is set.
     pub url: String,
+    /// The organization ID, for the output formats that carry it.
+    pub org_id: String,
+    /// `spec.secret.additionalOutputFormats`, keys resolved.
+    pub formats: Vec<Format>,
     pub owner: OwnerReference,
+}
+
+impl SecretLayout {
+    /// The data keys a Secret built from this layout holds, sorted.
+    pub fn data_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = [Some(&self.keys.credential_id), Some(&self.keys.auth_token)]
+            .into_iter()
+            .chain([self.keys.url.as_ref()])
+            .flatten()
+            .chain(self.formats.iter().map(|f| &f.key))
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
 }
 
 /// What the reconciler reads back from an existing Secret.
@@ -134,6 +157,32 @@ pub fn recover(secret: &Secret) -> Option<StoredCredential> {
         id: CredentialId::new(id.clone()),
         token,
     })
+}
+
+/// Whether `secret`, which holds `stored`, holds it as `layout` declares: every declared key with
+/// its value, and no key the operator wrote before and no longer declares (by the keys recorded
+/// in [`DATA_KEYS_ANNOTATION`]; a Secret written before that annotation existed is judged by its
+/// declared keys alone). When not, the Secret is rewritten from `stored` (no new token).
+pub fn holds_as_declared(secret: &Secret, layout: &SecretLayout, stored: &StoredCredential) -> bool {
+    let wanted = build(layout, &stored.id, &stored.token);
+    let empty = BTreeMap::new();
+    let data = secret.data.as_ref().unwrap_or(&empty);
+    let values_match = wanted
+        .data
+        .iter()
+        .flatten()
+        .all(|(key, value)| data.get(key) == Some(value));
+    let recorded_keys = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DATA_KEYS_ANNOTATION));
+    let wanted_keys = wanted
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(DATA_KEYS_ANNOTATION));
+    values_match && recorded_keys.is_none_or(|recorded| Some(recorded) == wanted_keys)
 }
 
 /// The token fingerprint recorded on a Secret (absent on Secrets written before it existed).
@@ -222,6 +271,14 @@ pub fn build(layout: &SecretLayout, id: &CredentialId, token: &AuthToken) -> Sec
     if let Some(url_key) = &layout.keys.url {
         data.insert(url_key.clone(), ByteString(layout.url.as_bytes().to_vec()));
     }
+    let sources = formats::Sources {
+        url: &layout.url,
+        org_id: &layout.org_id,
+    };
+    for (key, value) in formats::render(&layout.formats, sources, id, token) {
+        data.insert(key, ByteString(value));
+    }
+    annotations.insert(DATA_KEYS_ANNOTATION.into(), layout.data_keys().join(","));
     Secret {
         metadata: ObjectMeta {
             name: Some(layout.name.clone()),
@@ -258,6 +315,8 @@ mod tests {
             labels: [("team".to_string(), "data".to_string())].into(),
             annotations: BTreeMap::new(),
             url: "https://ch.example".into(),
+            org_id: "org1".into(),
+            formats: Vec::new(),
             owner: OwnerReference {
                 api_version: "controlhub.dev/v1alpha1".into(),
                 kind: "ApiCredential".into(),
@@ -305,6 +364,80 @@ mod tests {
             fingerprint_of(&s).map(str::len),
             Some(AuthToken::new(TOKEN.to_string()).fingerprint().len())
         );
+    }
+
+    fn with_formats(mut layout: SecretLayout) -> SecretLayout {
+        layout.formats = vec![
+            Format {
+                type_: crate::api::OutputFormatType::Dotenv,
+                key: "controlhub.env".into(),
+            },
+            Format {
+                type_: crate::api::OutputFormatType::OrganizationId,
+                key: "organizationId".into(),
+            },
+        ];
+        layout
+    }
+
+    fn stored() -> StoredCredential {
+        StoredCredential {
+            id: CredentialId::new("c1"),
+            token: AuthToken::new(TOKEN.to_string()),
+        }
+    }
+
+    #[test]
+    fn output_formats_are_written_beside_the_keys_and_their_keys_recorded() {
+        let s = build(&with_formats(layout()), &stored().id, &stored().token);
+        let data = s.data.as_ref().unwrap();
+        assert_eq!(data["organizationId"].0, b"org1");
+        let dotenv = String::from_utf8(data["controlhub.env"].0.clone()).unwrap();
+        assert!(dotenv.starts_with("CRED_ID='c1'\n"), "dotenv starts with the ID");
+        assert_eq!(
+            s.metadata.annotations.as_ref().unwrap()[DATA_KEYS_ANNOTATION],
+            "authToken,controlhub.env,credentialId,organizationId,url"
+        );
+        assert_eq!(read(&s, &keys()).map(|c| c.id), Some(CredentialId::new("c1")));
+    }
+
+    #[test]
+    fn a_secret_is_as_declared_until_a_format_is_added_or_removed() {
+        let plain = build(&layout(), &stored().id, &stored().token);
+        let formatted = build(&with_formats(layout()), &stored().id, &stored().token);
+        assert!(holds_as_declared(&plain, &layout(), &stored()));
+        assert!(holds_as_declared(&formatted, &with_formats(layout()), &stored()));
+        assert!(
+            !holds_as_declared(&plain, &with_formats(layout()), &stored()),
+            "format added"
+        );
+        assert!(
+            !holds_as_declared(&formatted, &layout(), &stored()),
+            "format removed"
+        );
+        let mut other_url = layout();
+        other_url.url = "https://other.example".into();
+        assert!(!holds_as_declared(&plain, &other_url, &stored()), "URL changed");
+    }
+
+    #[test]
+    fn a_key_added_by_hand_or_a_secret_from_before_the_keys_annotation_needs_no_rewrite() {
+        let mut s = build(&layout(), &stored().id, &stored().token);
+        s.data
+            .as_mut()
+            .unwrap()
+            .insert("note".into(), ByteString(b"mine".to_vec()));
+        assert!(
+            holds_as_declared(&s, &layout(), &stored()),
+            "someone else's key is left alone"
+        );
+        s.metadata
+            .annotations
+            .as_mut()
+            .unwrap()
+            .remove(DATA_KEYS_ANNOTATION);
+        assert!(holds_as_declared(&s, &layout(), &stored()));
+        assert!(!holds_as_declared(&s, &with_formats(layout()), &stored()));
     }
 
     #[test]
