@@ -96,7 +96,10 @@ impl Context {
                 settings.drift_check_interval,
                 settings.namespaced_connection_urls.clone(),
             ),
-            owners: Owners::new(settings.drift_check_interval),
+            owners: Owners::new(
+                settings.drift_check_interval,
+                metrics.credentials_per_owner.clone(),
+            ),
             kube,
             settings,
             metrics,

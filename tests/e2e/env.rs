@@ -1822,9 +1822,19 @@ impl Env {
         self.kubeconfig_as(&user)
     }
 
-    /// Has the test's connection report its owners' counts afresh (each new annotation value makes
-    /// it reconcile, and the operator's lists may catch up between two) until it counts `count`
-    /// credentials for `owner`.
+    /// Makes the test's connection look again (a new annotation value is a change it reconciles on).
+    pub async fn poke_connection(&self) {
+        let api: Api<controlhub_operator::api::ControlHubConnection> = self.ns.api();
+        let value = format!("{:016x}", rand::random::<u64>());
+        let patch = serde_json::json!({"metadata": {"annotations": {"e2e/poke": value}}});
+        api.patch(CONNECTION, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("annotating ControlHubConnection {CONNECTION}: {e}"));
+    }
+
+    /// Has the test's connection report its owners' counts afresh (poked again while they differ:
+    /// the operator's lists may catch up between two looks) until it counts `count` credentials
+    /// for `owner`.
     pub async fn connection_counts(&self, owner: &str, count: u32) {
         let api: Api<controlhub_operator::api::ControlHubConnection> = self.ns.api();
         eventually(
@@ -1839,11 +1849,7 @@ impl Env {
                         .iter()
                         .any(|c| c.owner == owner && c.count == count);
                     if !counted {
-                        let value = format!("{:016x}", rand::random::<u64>());
-                        let patch = serde_json::json!({"metadata": {"annotations": {"e2e/recount": value}}});
-                        let _ = api
-                            .patch(CONNECTION, &PatchParams::default(), &Patch::Merge(&patch))
-                            .await;
+                        self.poke_connection().await;
                     }
                     counted.then_some(())
                 }
