@@ -216,6 +216,64 @@ async fn rotate_returns_once_a_new_working_token_is_in_the_secret() {
     run.assert_prints_no_token(&[&new, &old], "rotate");
 }
 
+/// With strategy Replace, `rotate` returns once the Secret holds the replacement: another
+/// credential whose token works, while the replaced one keeps working for its grace period.
+#[tokio::test]
+async fn rotate_waits_for_the_replacement_credential_of_a_replace_rotation() {
+    let env = Env::start("plugin-replace").await;
+    env.apply(&named(
+        "ci-bot",
+        "  rotation:\n    interval: 720h\n    strategy: Replace\n    gracePeriod: 10m\n",
+    ))
+    .await;
+    env.wait_ready("ci-bot").await;
+    let (old_id, old) = env.assert_token_works("ci-bot").await;
+
+    let run = admin(&["rotate", "ci-bot", "-n", &env.ns.name, "--timeout", "60s"]).await;
+    assert!(run.ok, "rotate succeeds: {}", run.stderr);
+    let (new_id, new) = env.secret_credential("ci-bot").await;
+    assert_ne!(new_id, old_id, "Replace puts another credential in the Secret");
+    assert!(
+        run.stdout.contains(&new_id),
+        "rotate names the new credential: {}",
+        run.stdout
+    );
+    assert_eq!(env.token_status(&new_id, &new).await, 200, "the new token works");
+    assert_eq!(
+        env.token_status(&old_id, &old).await,
+        200,
+        "the replaced token works during its grace period"
+    );
+    run.assert_prints_no_token(&[&new, &old], "rotate");
+}
+
+/// When nothing takes up the request (the operator is down), `rotate` gives up at its timeout,
+/// exits non-zero and says what it waited for; the token is untouched.
+#[tokio::test]
+async fn rotate_times_out_saying_what_it_waited_for() {
+    let mut env = Env::start("plugin-timeout").await;
+    env.apply(&named("ci-bot", "  rotation:\n    interval: 720h\n"))
+        .await;
+    env.wait_ready("ci-bot").await;
+    let (id, token) = env.assert_token_works("ci-bot").await;
+    env.operator.kill();
+
+    let run = admin(&["rotate", "ci-bot", "-n", &env.ns.name, "--timeout", "3s"]).await;
+    assert!(!run.ok, "a rotation nobody performs is a failure: {}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("timed out after 3s waiting for the operator to take up the request"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.token_status(&id, &token).await, 200, "the token is untouched");
+    let cred = env.credentials().get("ci-bot").await.unwrap();
+    assert!(
+        cred.rotate_request().is_some(),
+        "the request stays for the operator to act on when it is back"
+    );
+}
+
 /// A Replace rotation with no free slot is blocked: `rotate` exits non-zero at once with the
 /// reason (RotationBlocked) and the full owner, and the current token keeps working.
 #[tokio::test]

@@ -26,6 +26,7 @@ use crate::error::CliError;
 #[derive(Parser)]
 #[command(
     name = "kubectl controlhub",
+    bin_name = "kubectl controlhub",
     version,
     about = "Status, rotation and inventory of StreamSets Control Hub API credentials managed by controlhub-operator"
 )]
