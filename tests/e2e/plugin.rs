@@ -316,7 +316,8 @@ async fn rotate_fails_with_the_reason_when_the_rotation_is_blocked() {
 }
 
 /// `inventory` lists every credential Control Hub holds for the organization and marks each:
-/// the ApiCredential's as managed by it, one made in Control Hub by hand as unmanaged, one with
+/// the ApiCredential's as managed by it, ones made in Control Hub by hand (the admin's, and a
+/// service account's, which `--user` alone selects) as unmanaged, one with
 /// the operator's marker for an object that no longer exists as a leftover, and the connection's
 /// own. No token appears in its output.
 #[tokio::test]
@@ -326,11 +327,16 @@ async fn inventory_tells_managed_unmanaged_and_leftover_credentials_apart() {
     env.wait_ready("ci-bot").await;
     let (managed, token) = env.assert_token_works("ci-bot").await;
     let by_hand = env.create_in_controlhub("made in the UI").await;
+    let robot = env
+        .emulator
+        .create_user("robot@example.com", "Robot", &[], true)
+        .await;
+    let (robots, robot_token) = env.emulator.issue_user_credential(&robot, "robot key").await;
     let gone = "00000000-dead-4bad-8bad-000000000001";
     let leftover = env.create_in_controlhub(&format!("old bot [k8s:{gone}]")).await;
     let listed = env
-        .eventually_controlhub_credentials("the two made by hand", |all| {
-            [&by_hand, &leftover]
+        .eventually_controlhub_credentials("the three made by hand", |all| {
+            [&by_hand, &leftover, &robots]
                 .iter()
                 .all(|id| all.iter().any(|c| &c.0 == *id))
                 .then(|| all.to_vec())
@@ -362,10 +368,32 @@ async fn inventory_tells_managed_unmanaged_and_leftover_credentials_apart() {
     );
     assert_eq!(state(&managed), ("managed".into(), format!("{ns}/ci-bot").into()));
     assert_eq!(state(&by_hand), ("unmanaged".into(), serde_json::Value::Null));
+    assert_eq!(state(&robots), ("unmanaged".into(), serde_json::Value::Null));
     assert_eq!(state(&leftover), ("leftover".into(), serde_json::Value::Null));
     assert_eq!(
         state(&env.emulator.admin().credential_id),
         ("connection".into(), serde_json::Value::Null)
+    );
+
+    // --user: only that owner's credentials, as Control Hub lists them for an org admin.
+    let only = admin(&[&args[..], &["--user", &robot, "-o", "json"]].concat())
+        .await
+        .json();
+    let only: Vec<(&str, &str)> = only
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|r| {
+            (
+                r["credentialId"].as_str().unwrap_or_default(),
+                r["owner"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        only,
+        [(robots.as_str(), robot.as_str())],
+        "--user {robot} lists the robot's one credential"
     );
 
     let table = admin(&args).await;
@@ -385,7 +413,7 @@ async fn inventory_tells_managed_unmanaged_and_leftover_credentials_apart() {
     assert_eq!(cells(&leftover), [marked.as_str(), "true", "leftover", "<none>"]);
     let admin_token = env.emulator.admin().auth_token.clone();
     for run in [&json, &table] {
-        run.assert_prints_no_token(&[&token, &admin_token], "inventory");
+        run.assert_prints_no_token(&[&token, &admin_token, &robot_token], "inventory");
     }
 }
 
