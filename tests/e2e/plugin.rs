@@ -102,6 +102,8 @@ async fn status_shows_owner_reason_rotation_times_and_the_owners_quota_use() {
     env.wait_ready("ci-bot").await;
     env.wait_reason("conflict", "SecretConflict").await;
     let admin_user = env.emulator.admin().user_id.clone();
+    // Control Hub's count of the owner, once its list shows ci-bot's credential (lists may lag).
+    env.wait_listed_as_recorded("ci-bot").await;
     let owned = env
         .controlhub_credentials()
         .await
