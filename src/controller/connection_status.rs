@@ -1,7 +1,8 @@
 //! Reconcile of ControlHubConnection and ClusterControlHubConnection: authenticate (`currentUser`)
 //! and report Ready, the organization, the principal, whether it is an org admin, and the
 //! credential counts per owner the operator last listed. Looked at again every few minutes, and
-//! soon when not Ready (a fixed credentials Secret is not a change the operator is told about).
+//! soon when not Ready (a fixed credentials Secret is not a change the operator is told about);
+//! each look also forgets the lists (and per-owner series) of owners no ApiCredential uses any more.
 //!
 //! Also owns the finalizer [`IN_USE_FINALIZER`] on both connection kinds and on their credentials
 //! Secrets: a connection (and its Secret) is kept while any ApiCredential references it, so the
@@ -11,6 +12,7 @@
 //! is labelled [`CONNECTION_SECRET_LABEL`] together with the finalizer, so that its metadata is
 //! watched (see [`crate::controller::caches`]) and ApiCredentials do not read it on every reconcile.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +28,7 @@ use crate::api::{
     ApiCredential, ClusterControlHubConnection, ConditionStatus, ConditionType, ConnectionKind,
     ConnectionStatus, ControlHubConnection, DesiredCondition, OwnerCredentialCount, Reason,
 };
+use crate::controlhub::UserId;
 use crate::controller::apicredential::connection_key_of;
 use crate::controller::caches::CONNECTION_SECRET_LABEL;
 use crate::controller::connections::ConnectionKey;
@@ -154,7 +157,6 @@ where
         if !has_finalizer(obj.meta()) {
             ctx.connections.evict(key);
             ctx.owners.forget_connection(key);
-            ctx.owners.forget_connection(key);
             return Ok(Some(Action::await_change()));
         }
         if in_use > 0 {
@@ -246,6 +248,22 @@ where
 /// How many ApiCredentials reference the connection (those being deleted included: their cleanup
 /// needs it). A namespaced connection is referenced from its namespace only.
 async fn users(ctx: &Context, key: &ConnectionKey) -> Result<usize> {
+    // Only objects the operator has made (or is making) a credential for need the connection for
+    // their cleanup: one it refused (a namespace the connection does not allow, an identity it
+    // does not share) never holds a connection back.
+    Ok(referencing(ctx, key)
+        .await?
+        .iter()
+        .filter(|c| {
+            c.status
+                .as_ref()
+                .is_some_and(|s| s.credential_id.is_some() || s.user_id.is_some())
+        })
+        .count())
+}
+
+/// The ApiCredentials that reference the connection.
+async fn referencing(ctx: &Context, key: &ConnectionKey) -> Result<Vec<ApiCredential>> {
     let api: Api<ApiCredential> = match (&key.kind, &key.namespace) {
         (ConnectionKind::ControlHubConnection, Some(ns)) => Api::namespaced(ctx.kube.clone(), ns),
         _ => Api::all(ctx.kube.clone()),
@@ -254,19 +272,26 @@ async fn users(ctx: &Context, key: &ConnectionKey) -> Result<usize> {
         .list(&ListParams::default())
         .await
         .map_err(Error::read("ApiCredentials"))?;
-    // Only objects the operator has made (or is making) a credential for need the connection for
-    // their cleanup: one it refused (a namespace the connection does not allow, an identity it
-    // does not share) never holds a connection back.
     Ok(list
         .items
-        .iter()
+        .into_iter()
         .filter(|c| connection_key_of(c).as_ref() == Some(key))
-        .filter(|c| {
+        .collect())
+}
+
+/// The owners the connection's ApiCredentials have or will have: the recorded owner, else the
+/// declared `spec.userId`, else the connection's own user.
+fn owners_in_use(objects: &[ApiCredential], principal: &UserId) -> HashSet<UserId> {
+    objects
+        .iter()
+        .map(|c| {
             c.status
                 .as_ref()
-                .is_some_and(|s| s.credential_id.is_some() || s.user_id.is_some())
+                .and_then(|s| s.user_id.clone())
+                .or_else(|| c.spec.user_id.clone())
+                .map_or_else(|| principal.clone(), UserId::new)
         })
-        .count())
+        .collect()
 }
 
 /// When to look at a connection again: every few minutes when Ready, soon (at most the drift
@@ -304,6 +329,16 @@ async fn compute(
             status.organization_id = Some(connection.principal.org_id.to_string());
             status.principal_id = Some(connection.principal.user_id.to_string());
             status.org_admin = Some(connection.principal.is_org_admin());
+            // Owners whose last ApiCredential went are forgotten (their lists and series): the
+            // counts, and the per-owner gauge the cache keeps, cover the owners in use.
+            match referencing(ctx, key).await {
+                Ok(objects) => ctx
+                    .owners
+                    .retain_owners(key, &owners_in_use(&objects, &connection.principal.user_id)),
+                Err(e) => {
+                    tracing::debug!(connection = %key, error = %e, "owners in use not known; lists kept")
+                }
+            }
             status.credentials_per_owner = ctx
                 .owners
                 .counts(key)
@@ -313,15 +348,6 @@ async fn compute(
                     count: count as u32,
                 })
                 .collect();
-            for c in &status.credentials_per_owner {
-                ctx.metrics
-                    .credentials_per_owner
-                    .get_or_create(&crate::metrics::OwnerLabels {
-                        connection: key.to_string(),
-                        owner: c.owner.clone(),
-                    })
-                    .set(i64::from(c.count));
-            }
             let admin = if connection.principal.is_org_admin() {
                 ", an Organization Administrator"
             } else {
@@ -386,4 +412,38 @@ where
     .await
     .map_err(Error::write("the connection's status"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(status_user: Option<&str>, spec_user: Option<&str>) -> ApiCredential {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "controlhub.dev/v1alpha1",
+            "kind": "ApiCredential",
+            "metadata": {"name": "x", "namespace": "ns"},
+            "spec": {"userId": spec_user},
+            "status": {"userId": status_user},
+        }))
+        .expect("a valid ApiCredential")
+    }
+
+    #[test]
+    fn an_owner_is_in_use_while_an_object_records_declares_or_defaults_to_it() {
+        let principal = UserId::new("admin@o");
+        let objects = [
+            object(Some("recorded@o"), Some("declared-later@o")),
+            object(None, Some("declared@o")),
+            object(None, None),
+        ];
+        let in_use = owners_in_use(&objects, &principal);
+        let mut names: Vec<&str> = in_use.iter().map(UserId::as_str).collect();
+        names.sort();
+        assert_eq!(names, ["admin@o", "declared@o", "recorded@o"]);
+        assert!(
+            owners_in_use(&[], &principal).is_empty(),
+            "no object, no owner in use"
+        );
+    }
 }

@@ -109,7 +109,10 @@ impl Context {
                 caches.clone(),
             ),
             caches,
-            owners: Owners::new(settings.drift_check_interval),
+            owners: Owners::new(
+                settings.drift_check_interval,
+                metrics.credentials_per_owner.clone(),
+            ),
             kube,
             settings,
             metrics,

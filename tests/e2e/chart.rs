@@ -224,3 +224,86 @@ async fn the_alerts_series_follow_an_apicredential_and_go_with_it() {
     })
     .await;
 }
+
+/// `controlhub_credentials_per_owner` follows each owner's list as the operator knows it: set when
+/// the list is fetched or the operator changes it (no connection check needed), the series of an
+/// owner removed once its last ApiCredential is gone (at the connection's next look), and every
+/// series of a connection removed when the connection is deleted.
+#[tokio::test]
+async fn the_per_owner_series_follow_the_lists_and_go_with_the_last_owner_and_the_connection() {
+    let env = crate::env::Env::start("owner-series").await;
+    let robot = env
+        .emulator
+        .create_user("robot@example.com", "Robot", &[], true)
+        .await;
+    let admin = env.emulator.admin().user_id.clone();
+    let named = |name: &str, user: Option<&str>| {
+        let user = user.map_or(String::new(), |u| format!("  userId: {u}\n"));
+        format!(
+            "apiVersion: controlhub.dev/v1alpha1\nkind: ApiCredential\nmetadata:\n  name: {name}\nspec:\n{user}"
+        )
+    };
+    env.apply(&named("mine", None)).await;
+    env.apply(&named("robot", Some(&robot))).await;
+    env.wait_ready("mine").await;
+    env.wait_ready("robot").await;
+    let ns = env.ns.name.clone();
+    let connection = format!(
+        r#"connection="ControlHubConnection {ns}/{}""#,
+        crate::env::CONNECTION
+    );
+    let series = |owner: &str| {
+        format!(r#"controlhub_operator_controlhub_credentials_per_owner{{{connection},owner="{owner}"}} "#)
+    };
+    let value = |metrics: &str, owner: &str| -> Option<i64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&series(owner))?.trim().parse().ok())
+    };
+    // The bootstrap credential and mine; the robot's one.
+    eventually("the admin's 2 and the robot's 1", WAIT, || async {
+        let m = env.scrape_metrics().await;
+        (value(&m, &admin) == Some(2) && value(&m, &robot) == Some(1)).then_some(())
+    })
+    .await;
+
+    // The operator's own create changes the admin's list: the series follows at once.
+    env.apply(&named("mine-2", None)).await;
+    env.wait_ready("mine-2").await;
+    eventually("the admin's series to count 3", WAIT, || async {
+        (value(&env.scrape_metrics().await, &admin) == Some(3)).then_some(())
+    })
+    .await;
+
+    // The robot's last ApiCredential goes: its series goes at the connection's next look, the
+    // admin's stays.
+    env.delete("robot").await;
+    env.wait_gone("robot").await;
+    let metrics = eventually("the robot's series to go", WAIT, || async {
+        env.poke_connection().await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let m = env.scrape_metrics().await;
+        value(&m, &robot).is_none().then_some(m)
+    })
+    .await;
+    assert_eq!(
+        value(&metrics, &admin),
+        Some(3),
+        "the admin still has ApiCredentials"
+    );
+
+    // The connection goes (once nothing uses it): every series of it goes.
+    env.delete("mine").await;
+    env.delete("mine-2").await;
+    env.wait_gone("mine").await;
+    env.wait_gone("mine-2").await;
+    let connections: Api<ControlHubConnection> = env.ns.api();
+    connections
+        .delete(crate::env::CONNECTION, &Default::default())
+        .await
+        .expect("deleting the connection");
+    eventually("the connection's series to go", WAIT, || async {
+        (!env.scrape_metrics().await.contains(&connection)).then_some(())
+    })
+    .await;
+}

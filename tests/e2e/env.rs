@@ -1752,3 +1752,123 @@ impl Env {
             .collect()
     }
 }
+
+// ---- Helpers for the kubectl plugin stories (appended). ----
+
+impl Env {
+    /// A kubeconfig (written under the test's directory) that acts as `user` through the admin's
+    /// impersonation, so a binary run with it has only that user's RBAC.
+    pub fn kubeconfig_as(&self, user: &str) -> PathBuf {
+        let text = std::fs::read_to_string(&plane().kubeconfig).expect("the admin kubeconfig is readable");
+        let mut config: serde_yaml::Value =
+            serde_yaml::from_str(&text).expect("the admin kubeconfig is YAML");
+        for entry in config["users"]
+            .as_sequence_mut()
+            .expect("the kubeconfig has users")
+        {
+            let auth = entry["user"].as_mapping_mut().expect("a user entry");
+            auth.insert("as".into(), user.into());
+            auth.insert("as-groups".into(), vec!["system:authenticated"].into());
+        }
+        let path = self
+            .dir
+            .join(format!("{}.kubeconfig", user.replace(['@', ':', '/'], "-")));
+        std::fs::write(&path, serde_yaml::to_string(&config).expect("YAML")).expect("writing the kubeconfig");
+        path
+    }
+
+    /// A user of this namespace who may read ApiCredentials and ControlHubConnections here but no
+    /// Secret; returns a kubeconfig that acts as them.
+    pub async fn viewer_without_secrets(&self) -> PathBuf {
+        let user = format!("viewer@{}", self.ns.name);
+        let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": "controlhub-viewer", "namespace": self.ns.name},
+            "rules": [{
+                "apiGroups": ["controlhub.dev"],
+                "resources": ["apicredentials", "controlhubconnections"],
+                "verbs": ["get", "list", "watch"]
+            }]
+        }))
+        .unwrap();
+        let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": "controlhub-viewer", "namespace": self.ns.name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "controlhub-viewer"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+        }))
+        .unwrap();
+        let apply = PatchParams::apply("e2e").force();
+        self.ns
+            .api::<k8s_openapi::api::rbac::v1::Role>()
+            .patch("controlhub-viewer", &apply, &Patch::Apply(&role))
+            .await
+            .expect("applying the viewer Role");
+        self.ns
+            .api::<k8s_openapi::api::rbac::v1::RoleBinding>()
+            .patch("controlhub-viewer", &apply, &Patch::Apply(&binding))
+            .await
+            .expect("binding the viewer Role");
+        // RBAC is read from an informer: wait until the viewer may read ApiCredentials here.
+        let client = plane().impersonating(&user, &["system:authenticated"]).await;
+        let api: Api<ApiCredential> = Api::namespaced(client, &self.ns.name);
+        eventually("the viewer's RBAC to take effect", WAIT, || {
+            let api = api.clone();
+            async move { api.list(&Default::default()).await.ok().map(|_| ()) }
+        })
+        .await;
+        self.kubeconfig_as(&user)
+    }
+
+    /// Makes the test's connection look again (a new annotation value is a change it reconciles on).
+    pub async fn poke_connection(&self) {
+        let api: Api<controlhub_operator::api::ControlHubConnection> = self.ns.api();
+        let value = format!("{:016x}", rand::random::<u64>());
+        let patch = serde_json::json!({"metadata": {"annotations": {"e2e/poke": value}}});
+        api.patch(CONNECTION, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("annotating ControlHubConnection {CONNECTION}: {e}"));
+    }
+
+    /// Has the test's connection report its owners' counts afresh (poked again while they differ:
+    /// the operator's lists may catch up between two looks) until it counts `count` credentials
+    /// for `owner`.
+    pub async fn connection_counts(&self, owner: &str, count: u32) {
+        let api: Api<controlhub_operator::api::ControlHubConnection> = self.ns.api();
+        eventually(
+            &format!("ControlHubConnection {CONNECTION} to count {count} credentials of {owner}"),
+            WAIT,
+            || {
+                let api = api.clone();
+                async move {
+                    let status = api.get(CONNECTION).await.ok()?.status?;
+                    let counted = status
+                        .credentials_per_owner
+                        .iter()
+                        .any(|c| c.owner == owner && c.count == count);
+                    if !counted {
+                        self.poke_connection().await;
+                    }
+                    counted.then_some(())
+                }
+            },
+        )
+        .await;
+    }
+
+    /// With the bootstrap admin credential and one ApiCredential's, makes 8 more credentials by
+    /// hand for the admin, and waits until Control Hub lists the owner's 10 (its limit): lists may
+    /// lag behind the creates.
+    pub async fn fill_admin_quota(&self) {
+        for i in 0..8 {
+            self.create_in_controlhub(&format!("made by hand {i}")).await;
+        }
+        let admin = self.emulator.admin().user_id.clone();
+        self.eventually_controlhub_credentials("the owner's 10 credentials", |all| {
+            (all.iter().filter(|c| c.2 == admin).count() == 10).then_some(())
+        })
+        .await;
+    }
+}

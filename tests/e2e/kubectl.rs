@@ -19,7 +19,7 @@ spec:
 
 /// Splits kubectl's table output into rows keyed by header, using the header's column offsets
 /// (cells may contain spaces, such as the label "CI bot").
-fn table(out: &str) -> Vec<BTreeMap<String, String>> {
+pub(crate) fn table(out: &str) -> Vec<BTreeMap<String, String>> {
     let mut lines = out.lines();
     let header: Vec<char> = lines.next().unwrap_or_default().chars().collect();
     // A column starts where a word follows two or more spaces ("CREDENTIAL ID" is one header).

@@ -20,6 +20,7 @@ mod kills;
 mod kubectl;
 mod leaks;
 mod lifecycle;
+mod plugin;
 mod quota;
 mod rbac;
 mod recipes;

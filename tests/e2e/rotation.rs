@@ -155,16 +155,7 @@ async fn replace_without_a_free_slot_is_refused_unless_regenerate_is_opted_in() 
     env.apply(&with_rotation(spec)).await;
     env.wait_ready("ci-bot").await;
     let (id, old) = env.assert_token_works("ci-bot").await;
-    // With the bootstrap admin credential and ours, 8 more fill the owner's 10 slots.
-    for i in 0..8 {
-        env.create_in_controlhub(&format!("made by hand {i}")).await;
-    }
-    // The owner is full once Control Hub lists it so (lists may lag behind the creates).
-    let admin = env.emulator.admin().user_id.clone();
-    env.eventually_controlhub_credentials("the owner's 10 credentials", |all| {
-        (all.iter().filter(|c| c.2 == admin).count() == 10).then_some(())
-    })
-    .await;
+    env.fill_admin_quota().await;
     env.emulator.reset_stats().await;
 
     env.annotate("ci-bot", ROTATE_ANNOTATION, "replace-1").await;

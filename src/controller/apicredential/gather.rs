@@ -92,7 +92,7 @@ pub async fn gather(ctx: &Context, target: &Target) -> Result<World> {
             .filter(|m| Some(&m.id) == recorded.as_ref())
     } else {
         owned
-            .zip(stored.as_ref())
+            .zip(seen.stored.as_ref())
             .filter(|(s, st)| {
                 Some(&st.id) == recorded.as_ref() && !secret::holds_as_declared(s, &target.layout, st)
             })
@@ -138,8 +138,10 @@ struct Seen {
 }
 
 /// The declared Secret. From the cache when this process knows the data at the cached version
-/// (its own write, or a read that found the Secret exactly as built) and the token is not needed;
-/// else read, and remembered as known when it is exactly as the operator builds it.
+/// (its own write, or a read that found it as declared and described by the operator's annotations) and the token is not needed;
+/// else read, and remembered as known when it holds what the spec declares and the operator's
+/// annotations (credential ID, token fingerprint) describe its data: then the metadata alone
+/// tells the next pass what the data is.
 async fn read_secret(ctx: &Context, target: &Target, want_token: bool) -> Result<Seen> {
     let digest = secret::layout_digest(&target.layout);
     if !want_token
@@ -177,7 +179,8 @@ async fn read_secret(ctx: &Context, target: &Target, want_token: bool) -> Result
         .filter(|s| secret::is_owned_by(s, &target.uid))
         .and_then(|s| secret::read(s, &target.layout.keys));
     if let (Some(s), Some(stored)) = (secret.as_ref(), stored.as_ref())
-        && secret::is_as_built(s, &target.layout, stored)
+        && secret::annotations_describe(s, stored)
+        && secret::holds_as_declared(s, &target.layout, stored)
         && let Some(version) = s.metadata.resource_version.clone()
     {
         ctx.secret_verified(&target.uid, version, digest);

@@ -204,28 +204,12 @@ pub fn layout_digest(layout: &SecretLayout) -> u64 {
     hasher.finish()
 }
 
-/// Whether `secret` holds everything [`build`] would write for `stored` with `layout`: its data
-/// keys and values, labels, annotations and type (other managers' keys and labels may be there
-/// too). When it does, the Secret's metadata alone says what its data is, until it changes.
-pub fn is_as_built(secret: &Secret, layout: &SecretLayout, stored: &StoredCredential) -> bool {
-    let built = build(layout, &stored.id, &stored.token);
-    let contains = |have: Option<&BTreeMap<String, String>>, want: Option<&BTreeMap<String, String>>| {
-        want.into_iter()
-            .flatten()
-            .all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v))
-    };
-    let data_ok = built
-        .data
-        .iter()
-        .flatten()
-        .all(|(k, v)| secret.data.as_ref().and_then(|d| d.get(k)) == Some(v));
-    data_ok
-        && secret.type_ == built.type_
-        && contains(secret.metadata.labels.as_ref(), built.metadata.labels.as_ref())
-        && contains(
-            secret.metadata.annotations.as_ref(),
-            built.metadata.annotations.as_ref(),
-        )
+/// Whether the operator's annotations on `secret` (credential ID, token fingerprint) describe the
+/// credential its data holds.
+pub fn annotations_describe(secret: &Secret, stored: &StoredCredential) -> bool {
+    let annotation = |key: &str| secret.metadata.annotations.as_ref().and_then(|a| a.get(key));
+    annotation(CREDENTIAL_ID_ANNOTATION).map(String::as_str) == Some(stored.id.as_str())
+        && annotation(FINGERPRINT_ANNOTATION) == Some(&stored.token.fingerprint())
 }
 
 /// The empty Secret created before the first token (owner reference, the operator's labels, the
