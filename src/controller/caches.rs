@@ -106,12 +106,82 @@ impl Caches {
     }
 }
 
+impl Caches {
+    /// Every Secret some connection names as its credentials Secret, with the connection
+    /// (`Kind/namespace/name`) naming it; `None` while either connection cache is not synced.
+    fn secret_references(&self) -> Option<Vec<((String, String), String)>> {
+        let stores = self.stores.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+        if !synced(&stores.namespaced_connections) || !synced(&stores.cluster_connections) {
+            return None;
+        }
+        let namespaced = stores.namespaced_connections.state().into_iter().map(|c| {
+            let ns = c.metadata.namespace.clone().unwrap_or_default();
+            let by = format!(
+                "ControlHubConnection/{ns}/{}",
+                c.metadata.name.clone().unwrap_or_default()
+            );
+            ((ns, c.spec.credentials_secret_ref.name.clone()), by)
+        });
+        let cluster = stores.cluster_connections.state().into_iter().map(|c| {
+            let r = &c.spec.credentials_secret_ref;
+            let by = format!(
+                "ClusterControlHubConnection//{}",
+                c.metadata.name.clone().unwrap_or_default()
+            );
+            ((r.namespace.clone(), r.secret.name.clone()), by)
+        });
+        Some(namespaced.chain(cluster).collect())
+    }
+
+    /// Whether a connection other than `except` (`Kind/namespace/name`) names Secret
+    /// `namespace/name`; `None` when the caches cannot tell.
+    pub fn secret_used_by_another(&self, namespace: &str, name: &str, except: &str) -> Option<bool> {
+        let refs = self.secret_references()?;
+        Some(
+            refs.iter()
+                .any(|((ns, n), by)| ns == namespace && n == name && by != except),
+        )
+    }
+
+    /// The labelled connection Secrets no connection names any more (a connection's
+    /// `credentialsSecretRef` was changed): their in-use finalizer is to be released. Empty while
+    /// the caches cannot tell.
+    pub fn unreferenced_connection_secrets(&self) -> Vec<Arc<PartialObjectMeta<Secret>>> {
+        let Some(refs) = self.secret_references() else {
+            return Vec::new();
+        };
+        let stores = self.stores.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(stores) = stores.filter(|s| synced(&s.connection_secrets)) else {
+            return Vec::new();
+        };
+        stores
+            .connection_secrets
+            .state()
+            .into_iter()
+            .filter(|s| {
+                let key = (
+                    s.metadata.namespace.clone().unwrap_or_default(),
+                    s.metadata.name.clone().unwrap_or_default(),
+                );
+                !refs.iter().any(|(named, _)| *named == key)
+            })
+            .collect()
+    }
+}
+
+fn synced<K>(store: &Store<K>) -> bool
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    matches!(store.wait_until_ready().now_or_never(), Some(Ok(())))
+}
+
 fn lookup<K>(store: &Store<K>, namespace: Option<&str>, name: &str) -> Cached<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
     // Ready once the first list is in; never waits.
-    if !matches!(store.wait_until_ready().now_or_never(), Some(Ok(()))) {
+    if !synced(store) {
         return Cached::Unavailable;
     }
     let mut key = ObjectRef::<K>::new(name);

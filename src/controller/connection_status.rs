@@ -163,8 +163,14 @@ where
             tracing::debug!(connection = %key, in_use, "connection deleted; kept until its ApiCredentials are cleaned up");
             return Ok(Some(Action::requeue(IN_USE_RECHECK)));
         }
+        // A Secret another connection also names keeps its finalizer for that one.
+        let shared = ctx
+            .caches
+            .secret_used_by_another(secret_namespace, secret_name, &reference(key))
+            .unwrap_or(false);
         if let Some(s) = &secret
             && secret_held
+            && !shared
         {
             set_finalizer(&secrets, &s.metadata, false, Some(CONNECTION_SECRET_LABEL)).await?;
         }
@@ -187,7 +193,70 @@ where
         }
         _ => {}
     }
+    // Best effort: a failure here must not keep the connection's status from being written.
+    if let Err(e) = release_unreferenced(ctx).await {
+        tracing::warn!(error = %e, "could not release the finalizer of a Secret no connection names");
+    }
     Ok(None)
+}
+
+/// How a connection is named in [`crate::controller::caches::Caches::secret_used_by_another`].
+fn reference(key: &ConnectionKey) -> String {
+    format!(
+        "{}/{}/{}",
+        key.kind.as_str(),
+        key.namespace.as_deref().unwrap_or_default(),
+        key.name
+    )
+}
+
+/// Releases the in-use finalizer (and label) of credentials Secrets no connection names any more:
+/// left behind when a connection's `credentialsSecretRef` was changed. Candidates come from the
+/// caches; since a connection may be too new for them, the connections are listed from the API
+/// server before anything is released (only when there is a candidate, which is rare).
+async fn release_unreferenced(ctx: &Context) -> Result<()> {
+    let candidates: Vec<_> = ctx
+        .caches
+        .unreferenced_connection_secrets()
+        .into_iter()
+        .filter(|s| has_finalizer(&s.metadata))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let namespaced = Api::<ControlHubConnection>::all(ctx.kube.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::read("ControlHubConnections"))?;
+    let cluster = Api::<ClusterControlHubConnection>::all(ctx.kube.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::read("ClusterControlHubConnections"))?;
+    let named: Vec<(String, String)> = namespaced
+        .items
+        .iter()
+        .map(|c| {
+            (
+                c.namespace().unwrap_or_default(),
+                c.spec.credentials_secret_ref.name.clone(),
+            )
+        })
+        .chain(cluster.items.iter().map(|c| {
+            let r = &c.spec.credentials_secret_ref;
+            (r.namespace.clone(), r.secret.name.clone())
+        }))
+        .collect();
+    for s in candidates {
+        let namespace = s.metadata.namespace.clone().unwrap_or_default();
+        let name = s.metadata.name.clone().unwrap_or_default();
+        if named.contains(&(namespace.clone(), name)) {
+            continue;
+        }
+        let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &namespace);
+        tracing::debug!(namespace, name = ?s.metadata.name, "no connection names this Secret any more; releasing its finalizer");
+        set_finalizer(&secrets, &s.metadata, false, Some(CONNECTION_SECRET_LABEL)).await?;
+    }
+    Ok(())
 }
 
 fn has_finalizer(meta: &kube::api::ObjectMeta) -> bool {

@@ -298,3 +298,66 @@ async fn leaving_a_cluster_connections_allowed_namespaces_does_not_orphan_creden
         "the cluster connection released its Secret"
     );
 }
+
+/// A connection pointed at another credentials Secret hands its in-use finalizer (and the watched
+/// label) over: the new Secret is protected, the old one is released and can be deleted.
+#[tokio::test]
+async fn a_connection_pointed_at_another_secret_releases_the_old_one() {
+    const LABEL: &str = "controlhub.dev/connection-credentials";
+    let env = Env::start("teardown-switch").await;
+    env.apply(
+        r#"
+apiVersion: controlhub.dev/v1alpha1
+kind: ApiCredential
+metadata:
+  name: ci-bot
+spec:
+  name: CI bot
+"#,
+    )
+    .await;
+    env.wait_ready("ci-bot").await;
+    let secrets = env.secrets();
+    let guarded = |name: &'static str| {
+        let secrets = secrets.clone();
+        async move {
+            secrets.get_opt(name).await.ok().flatten().map(|s| {
+                let labelled = s.metadata.labels.as_ref().and_then(|l| l.get(LABEL)).is_some();
+                (has_in_use(&s.metadata), labelled)
+            })
+        }
+    };
+    eventually("the connection's Secret is held and labelled", WAIT, || async {
+        (guarded("controlhub-admin").await == Some((true, true))).then_some(())
+    })
+    .await;
+
+    let admin = env.emulator.admin().clone();
+    env.put_connection_secret("controlhub-admin-2", &admin.credential_id, &admin.auth_token)
+        .await;
+    env.apply_connection(CONNECTION, "controlhub-admin-2").await;
+    eventually(
+        "the new Secret is held and the old one released",
+        WAIT,
+        || async {
+            let new = guarded("controlhub-admin-2").await;
+            let old = guarded("controlhub-admin").await;
+            (new == Some((true, true)) && old == Some((false, false))).then_some(())
+        },
+    )
+    .await;
+    secrets
+        .delete("controlhub-admin", &DeleteParams::default())
+        .await
+        .expect("deleting the old Secret");
+    eventually("the old Secret is gone", WAIT, || async {
+        secrets
+            .get_opt("controlhub-admin")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    env.wait_ready("ci-bot").await;
+}
