@@ -36,6 +36,11 @@ impl Readiness {
         self.synced.store(true, Ordering::Relaxed);
     }
 
+    /// Whether [`Readiness::mark_synced`] was called.
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::Relaxed)
+    }
+
     /// Ready, or the reason why not.
     pub fn check(&self) -> Result<&'static str, &'static str> {
         match *self.leadership.borrow() {

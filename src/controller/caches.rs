@@ -169,6 +169,9 @@ impl Caches {
     }
 }
 
+/// Whether `store` holds its first list. Only for the stores of this module, which nobody awaits:
+/// polling a store's readiness signal with a no-op waker replaces the waker of a task waiting on it
+/// (it keeps one), so never call this on the controller's own ApiCredential store.
 fn synced<K>(store: &Store<K>) -> bool
 where
     K: Resource<DynamicType = ()> + Clone + 'static,

@@ -21,7 +21,7 @@ pub mod schedule;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::Api;
 use kube::core::PartialObjectMeta;
@@ -239,10 +239,20 @@ pub async fn run(
 
     // The store holds every ApiCredential: slimmed before they enter it (see `slim`).
     let (store, writer) = reflector::store();
+    // Ready once the first list is in the store. Read off the stream, not by a second
+    // `wait_until_ready` on the store: its readiness signal keeps only the last waiter's waker, and
+    // the controller waits on it too.
+    let synced = readiness.clone();
     let credential_events = changed(
         watcher(credentials, watcher::Config::default().any_semantic())
             .modify(slim)
-            .reflect(writer),
+            .reflect(writer)
+            .inspect_ok(move |event| {
+                if matches!(event, watcher::Event::InitDone) && !synced.is_synced() {
+                    synced.mark_synced();
+                    tracing::info!("ApiCredential cache synced");
+                }
+            }),
         reconcile_inputs,
         false,
     );
@@ -311,12 +321,6 @@ pub async fn run(
         )
         .for_each(|_| futures::future::ready(()));
 
-    tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            readiness.mark_synced();
-            tracing::info!("ApiCredential cache synced");
-        }
-    });
     // The cache-only watches stop at shutdown; the controllers first let their reconciles in flight
     // finish (those still read the stores, which keep their last state).
     let caches_running = async {

@@ -145,3 +145,20 @@ async fn a_new_credential_reads_its_connection_and_namespace_from_the_caches() {
     assert_eq!(count("patch", "secrets"), 1, "one write of the token: {sent:?}");
     assert!(count("patch", "apicredentials/status") <= 2, "{sent:?}");
 }
+
+/// `/readyz` turns 200 once the ApiCredential cache holds its first list (the bench and the
+/// chart's readiness probe wait for it). It once stayed 503 for good: a second waiter on the
+/// store's readiness signal was never woken.
+#[tokio::test]
+async fn the_operator_reports_ready_once_its_cache_is_synced() {
+    let env = Env::start("caches-ready").await;
+    let url = format!(
+        "http://{}/readyz",
+        env.operator.arg("health-addr").expect("--health-addr is set")
+    );
+    eventually("/readyz answers 200", Duration::from_secs(30), || async {
+        let status = reqwest::get(&url).await.ok()?.status();
+        status.is_success().then_some(())
+    })
+    .await;
+}
