@@ -5,6 +5,7 @@
 //! not through another namespace's connection, not for a user the connection does not allow.
 
 use controlhub_operator::api::{ClusterControlHubConnection, ConditionType, ControlHubConnection};
+use controlhub_testkit::world::Connection;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::env::{CONNECTION, Env, EnvOptions, WAIT, apply_in, condition};
@@ -345,18 +346,11 @@ async fn another_namespaces_connection_cannot_be_used() {
 
 /// Re-applies the test's connection with `allowed` as allowedUserIds.
 async fn allow_users(env: &Env, allowed: &[&str]) {
-    let connection = serde_json::json!({
-        "apiVersion": "controlhub.dev/v1alpha1",
-        "kind": "ControlHubConnection",
-        "metadata": {"name": CONNECTION},
-        "spec": {
-            "url": env.emulator.url(),
-            "credentialsSecretRef": {"name": "controlhub-admin"},
-            "allowedUserIds": allowed,
-            "rateLimit": {"requestsPerSecond": 200, "burst": 200}
-        }
-    });
-    env.apply_object("controlhubconnections", connection).await;
+    let connection = Connection::namespaced(CONNECTION, &env.ns.name, &env.emulator)
+        .allowed_user_ids(allowed.iter().copied())
+        .rate_limit(200.0, 200);
+    env.apply_object("controlhubconnections", connection.manifest())
+        .await;
 }
 
 /// An ApiCredential cannot mint a credential for a user the connection does not list in

@@ -117,18 +117,7 @@ async fn request_as(
     id: &str,
     token: &str,
 ) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", env.emulator.url()))
-        .header("Content-Type", "application/json")
-        .header("X-Requested-By", "e2e")
-        .header("X-SS-REST-CALL", "true")
-        .header("X-SS-App-Component-Id", id)
-        .header("X-SS-App-Auth-Token", token)
-        .send()
-        .await
-        .expect("a Control Hub request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+    env.emulator.request_as(method, path, None, id, token).await
 }
 
 /// The org's credential IDs, listed as credential (`id`, `token`).
