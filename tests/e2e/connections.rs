@@ -9,6 +9,7 @@ use controlhub_testkit::world::Connection;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::env::{CONNECTION, Env, EnvOptions, WAIT, apply_in, condition};
+use crate::quiet::reconciled_again;
 use crate::support::{TestNamespace, eventually};
 
 /// An ApiCredential named `ci-bot` using connection `kind`/`name`.
@@ -336,7 +337,7 @@ async fn another_namespaces_connection_cannot_be_used() {
         message.contains(&format!("{}/privileged", env.ns.name)),
         "resolved in its own namespace: {message}"
     );
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    reconciled_again(&env, "ci-bot", 2).await;
     assert!(
         ci_bot_credentials(&env).await.is_empty(),
         "nothing was created in Control Hub"
@@ -375,7 +376,7 @@ async fn a_user_outside_allowed_user_ids_gets_no_credential() {
         message.contains(&outsider),
         "the message names the user: {message}"
     );
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    reconciled_again(&env, "ci-bot", 2).await;
     let all = env.controlhub_credentials().await;
     assert!(
         all.iter().all(|c| c.2 != outsider),
