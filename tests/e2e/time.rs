@@ -409,6 +409,8 @@ async fn a_secret_write_that_can_never_succeed_does_not_revoke_the_working_token
     .await;
     env.wait_ready("ci-bot").await;
     let (id, old) = env.assert_token_works(secret).await;
+    // Control Hub calls are counted below: only once lists show the credential (strict lists lag).
+    env.wait_listed_as_recorded("ci-bot").await;
 
     let policy = DenySecretWrites::install(&env.ns.name, secret).await;
     // The policy is in effect once a dry-run write of the Secret is refused.
