@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use controlhub_operator::api::{ApiCredential, ConditionType};
 use controlhub_testkit::emulator::Emulator;
 use controlhub_testkit::process::workspace_root;
+use controlhub_testkit::world::{Connection, ConnectionKind, CredentialManifest};
 use futures::{StreamExt, stream};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, reflector};
 use kube::runtime::watcher::{self, watcher};
 
@@ -100,42 +100,14 @@ impl Lab {
     }
 
     async fn apply_connection(&self, limits: Option<Limits>) -> BenchResult<()> {
-        let admin = self.emulator.admin();
-        let secret: Secret = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "controlhub-admin", "namespace": self.namespace},
-            "stringData": {"credentialId": admin.credential_id, "authToken": admin.auth_token}
-        }))?;
-        self.api::<Secret>()
-            .create(&PostParams::default(), &secret)
-            .await?;
-        let mut spec = serde_json::json!({
-            "url": self.emulator.url(),
-            "credentialsSecretRef": {"name": "controlhub-admin"},
-            "allowedUserIds": ["*"],
-        });
+        let mut connection =
+            Connection::namespaced(CONNECTION, &self.namespace, &self.emulator).allowed_user_ids(["*"]);
         if let Some(limits) = limits {
-            spec["maxConcurrentRequests"] = limits.max_concurrent_requests.into();
-            spec["rateLimit"] = serde_json::json!({
-                "requestsPerSecond": limits.requests_per_second,
-                "burst": limits.burst,
-            });
+            connection = connection
+                .max_concurrent_requests(limits.max_concurrent_requests)
+                .rate_limit(limits.requests_per_second, limits.burst);
         }
-        let connection = serde_json::json!({
-            "apiVersion": "controlhub.dev/v1alpha1",
-            "kind": "ControlHubConnection",
-            "metadata": {"name": CONNECTION, "namespace": self.namespace},
-            "spec": spec,
-        });
-        let gvk = GroupVersionKind::gvk("controlhub.dev", "v1alpha1", "ControlHubConnection");
-        let resource = ApiResource::from_gvk_with_plural(&gvk, "controlhubconnections");
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.cluster.client.clone(), &self.namespace, &resource);
-        api.patch(
-            CONNECTION,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&connection),
-        )
-        .await?;
+        connection.apply(&self.cluster.client, MANAGER).await?;
         Ok(())
     }
 
@@ -188,19 +160,18 @@ impl Lab {
     /// Server-side applies one ApiCredential named `name`, owned by `user` (the connection's own
     /// user when `None`).
     pub async fn apply_credential(&self, name: &str, user: Option<&str>) -> BenchResult<()> {
-        let mut spec =
-            serde_json::json!({"connectionRef": {"kind": "ControlHubConnection", "name": CONNECTION}});
+        let mut manifest = CredentialManifest::new(name)
+            .namespace(&self.namespace)
+            .connection_ref(ConnectionKind::Namespaced, CONNECTION);
         if let Some(user) = user {
-            spec["userId"] = user.into();
+            manifest = manifest.user_id(user);
         }
-        let body = serde_json::json!({
-            "apiVersion": "controlhub.dev/v1alpha1",
-            "kind": "ApiCredential",
-            "metadata": {"name": name, "namespace": self.namespace},
-            "spec": spec,
-        });
         self.api::<ApiCredential>()
-            .patch(name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&body))
+            .patch(
+                name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&manifest.json()),
+            )
             .await?;
         Ok(())
     }

@@ -6,10 +6,10 @@
 //! touches Kubernetes or Control Hub itself.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use controlhub_testkit::process::{self, Child, Output};
+use controlhub_testkit::process::Child;
+use controlhub_testkit::world::OperatorLauncher;
 
 use crate::BenchResult;
 
@@ -26,7 +26,7 @@ pub struct OperatorArgs {
 /// A running operator.
 pub struct Operator {
     child: Child,
-    health_port: u16,
+    health_addr: String,
 }
 
 /// Resident memory of a process, from `/proc/<pid>/status`.
@@ -45,39 +45,30 @@ pub struct Memory {
 impl Operator {
     /// Starts `binary` with `args`, logging to `log`.
     pub fn spawn(binary: &Path, kubeconfig: &Path, args: &OperatorArgs, log: PathBuf) -> BenchResult<Self> {
-        let health_port = process::free_port();
-        let mut cmd = Command::new(binary);
-        cmd.args([
-            "run".to_string(),
-            "--leader-election=false".to_string(),
-            format!("--watch-namespace={}", args.namespace),
-            format!("--metrics-addr=127.0.0.1:{}", process::free_port()),
-            format!("--health-addr=127.0.0.1:{health_port}"),
-            format!(
-                "--drift-check-interval={}",
-                humantime::format_duration(args.drift_check_interval)
-            ),
-            format!(
-                "--token-check-interval={}",
-                humantime::format_duration(args.token_check_interval)
-            ),
+        let mut launcher = OperatorLauncher::new(binary, kubeconfig)
+            .watch_namespace(&args.namespace)
+            .drift_check_interval(args.drift_check_interval)
+            .token_check_interval(args.token_check_interval)
             // The lab's ControlHubConnection reaches the emulator over http://127.0.0.1.
-            "--namespaced-connection-allow-http=true".to_string(),
-        ])
-        .args(args.concurrency.map(|c| format!("--concurrency={c}")))
-        .env("KUBECONFIG", kubeconfig)
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_OPERATOR_LOG").unwrap_or_else(|_| "warn,controlhub_operator=info".into()),
-        );
-        let child = process::spawn("controlhub-operator", cmd, Output::Log(log))?;
-        Ok(Operator { child, health_port })
+            .allow_http_for_namespaced_connections()
+            .rust_log(
+                &std::env::var("BENCH_OPERATOR_LOG")
+                    .unwrap_or_else(|_| "warn,controlhub_operator=info".into()),
+            );
+        if let Some(concurrency) = args.concurrency {
+            launcher = launcher.concurrency(concurrency);
+        }
+        let child = launcher.spawn(&log)?;
+        Ok(Operator {
+            child,
+            health_addr: launcher.health_addr(),
+        })
     }
 
     /// Waits until `/readyz` answers 200 (caches synced), or `timeout`.
     pub async fn wait_ready(&mut self, timeout: Duration) -> BenchResult<Duration> {
         let started = Instant::now();
-        let url = format!("http://127.0.0.1:{}/readyz", self.health_port);
+        let url = format!("http://{}/readyz", self.health_addr);
         let http = reqwest::Client::new();
         while started.elapsed() < timeout {
             if let Some(status) = self.child.try_wait() {

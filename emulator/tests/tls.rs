@@ -4,18 +4,20 @@
 mod common;
 
 use common::{Api, Emulator, scratch_dir};
+use controlhub_testkit::pki::TestCa;
 use reqwest::Method;
 
 #[tokio::test]
 async fn https_is_served_with_the_given_certificate() {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .unwrap_or_else(|e| panic!("rcgen: {e}"));
+    let ca = TestCa::new("emulator test CA").unwrap_or_else(|e| panic!("test CA: {e}"));
+    let served = ca
+        .loopback_server("controlhub-emulator")
+        .unwrap_or_else(|e| panic!("server certificate: {e}"));
     let dir = scratch_dir("tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    let cert_pem = certified.cert.pem();
-    std::fs::write(&cert, &cert_pem).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap_or_else(|e| panic!("{e}"));
+    let ca_pem = ca.pem();
+    std::fs::write(&cert, &served.cert_pem).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&key, &served.key_pem).unwrap_or_else(|e| panic!("{e}"));
     let emulator = Emulator::start_with(&[
         "--tls-cert",
         cert.to_str().unwrap_or_default(),
@@ -23,7 +25,7 @@ async fn https_is_served_with_the_given_certificate() {
         key.to_str().unwrap_or_default(),
     ]);
     assert!(emulator.url.starts_with("https://127.0.0.1:"), "{}", emulator.url);
-    let api = Api::new(&emulator.url, &emulator.org_id, Some(cert_pem.as_bytes()));
+    let api = Api::new(&emulator.url, &emulator.org_id, Some(ca_pem.as_bytes()));
     assert_eq!(api.current_user_status(&emulator.admin).await, 200);
     let info = api
         .send(

@@ -13,11 +13,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::KeyPair;
 
+use crate::pki::{Issued, TestCa};
 use crate::process::{Child, Output, free_port, spawn, workspace_root};
 
 /// Errors starting the control plane. Each carries what a developer needs to fix it.
@@ -598,37 +596,14 @@ struct Certs {
 impl Certs {
     fn write(dir: &Path) -> Result<Self, Error> {
         mkdir(dir)?;
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "controlhub-test-ca");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
-
-        let serving_key = KeyPair::generate()?;
-        let mut serving = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])?;
-        serving
-            .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
-        serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let serving_cert = serving.signed_by(&serving_key, &ca)?;
-
+        let ca = TestCa::new("controlhub-test-ca")?;
+        let serving = ca.loopback_server("kube-apiserver")?;
         let client = |cn: &str, org: &str| -> Result<Identity, Error> {
-            let key = KeyPair::generate()?;
-            let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params.distinguished_name.push(DnType::CommonName, cn);
-            params.distinguished_name.push(DnType::OrganizationName, org);
-            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-            let cert = params.signed_by(&key, &ca)?;
+            let Issued { cert_pem, key_pem } = ca.client(cn, org)?;
             Ok(Identity {
                 user: cn.to_string(),
-                cert_pem: cert.pem(),
-                key_pem: key.serialize_pem(),
+                cert_pem,
+                key_pem,
             })
         };
         let admin = client("admin", "system:masters")?;
@@ -636,8 +611,8 @@ impl Certs {
 
         let sa = KeyPair::generate()?;
         write_file(&dir.join("ca.crt"), &ca.pem())?;
-        write_file(&dir.join("apiserver.crt"), &serving_cert.pem())?;
-        write_file(&dir.join("apiserver.key"), &serving_key.serialize_pem())?;
+        write_file(&dir.join("apiserver.crt"), &serving.cert_pem)?;
+        write_file(&dir.join("apiserver.key"), &serving.key_pem)?;
         write_file(&dir.join("sa.key"), &sa.serialize_pem())?;
         write_file(&dir.join("sa.pub"), &sa.public_key_pem())?;
         Ok(Certs {

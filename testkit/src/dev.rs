@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use crate::control_plane::{ControlPlane, Options};
 use crate::emulator::Emulator;
-use crate::process::{self, Child, Output, target_bin_dir, workspace_root};
+use crate::process::{Child, target_bin_dir, workspace_root};
+use crate::world::{Connection, OperatorLauncher};
 
 /// Namespace of the default connection's credentials Secret.
 pub const SYSTEM_NAMESPACE: &str = "controlhub-system";
@@ -102,70 +103,25 @@ impl DevEnv {
             "--all",
             "--timeout=60s",
         ])?;
-        let admin = self.emulator.admin();
+        // A local sandbox: namespaces may obtain the emulator admin's own identity. Never in production.
+        let connection = Connection::cluster("default", SYSTEM_NAMESPACE, &self.emulator)
+            .allowed_user_ids(["*"])
+            .share_connection_identity(true);
         let manifests = format!(
-            r#"apiVersion: v1
-kind: Namespace
-metadata:
-  name: {SYSTEM_NAMESPACE}
----
-apiVersion: v1
-kind: Secret
-metadata:
-  name: controlhub-admin
-  namespace: {SYSTEM_NAMESPACE}
-stringData:
-  credentialId: "{id}"
-  authToken: "{token}"
----
-apiVersion: controlhub.dev/v1alpha1
-kind: ClusterControlHubConnection
-metadata:
-  name: default
-spec:
-  url: "{url}"
-  credentialsSecretRef:
-    name: controlhub-admin
-    namespace: {SYSTEM_NAMESPACE}
-  allowedUserIds: ["*"]
-  # A local sandbox: namespaces may obtain the emulator admin's own identity. Never in production.
-  shareConnectionIdentity: true
-"#,
-            id = admin.credential_id,
-            token = admin.auth_token,
-            url = self.emulator.url(),
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {SYSTEM_NAMESPACE}\n---\n{}",
+            connection.yaml()
         );
         self.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &manifests, true)?;
         Ok(())
     }
 
     fn start_operator(&mut self) -> Result<(), String> {
-        let bin = target_bin_dir().join("controlhub-operator");
-        if !bin.is_file() {
-            return Err(format!(
-                "{} is missing: run `cargo build --workspace --bins`",
-                bin.display()
-            ));
-        }
-        let mut cmd = Command::new(&bin);
-        cmd.args([
-            "run",
-            "--leader-election=false",
-            &format!("--metrics-addr=127.0.0.1:{}", process::free_port()),
-            &format!("--health-addr=127.0.0.1:{}", process::free_port()),
-        ])
-        .env("KUBECONFIG", &self.kubeconfig)
-        .env("RUST_LOG", "controlhub_operator=info,warn");
-        let child = process::spawn(
-            "controlhub-operator",
-            cmd,
-            Output::Log(self.dir.join("controlhub-operator.log")),
-        )
-        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
-        say(&format!(
-            "operator running (log: {})",
-            self.dir.join("controlhub-operator.log").display()
-        ));
+        let log = self.dir.join("controlhub-operator.log");
+        let launcher = OperatorLauncher::new(target_bin_dir().join("controlhub-operator"), &self.kubeconfig);
+        let child = launcher
+            .spawn(&log)
+            .map_err(|e| format!("starting {}: {e}", launcher.binary().display()))?;
+        say(&format!("operator running (log: {})", log.display()));
         self.operator = Some(child);
         Ok(())
     }

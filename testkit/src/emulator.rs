@@ -3,8 +3,9 @@
 //! [`Emulator`] spawns the binary as a [`crate::process::Child`] (dies with the spawning thread, so
 //! start it from a thread that outlives its use, e.g. the test's own thread), reads the JSON start-up
 //! line, and offers typed helpers for the emulator's `/emulator/v1` admin API plus
-//! [`Emulator::current_user_status`], the seed documentation's curl example, which tests use to
-//! prove that a token works or not. It must not depend on the operator crate: plain reqwest + serde.
+//! [`Emulator::request_as`], the one way tests call Control Hub as a given credential (with
+//! [`Emulator::current_user_status`], the seed documentation's curl example, to prove that a token
+//! works or not). It must not depend on the operator crate: plain reqwest + serde.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,14 +16,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::pki::TestCa;
 use crate::process::{Child, Output, spawn, target_bin_dir};
 
 /// Environment variable naming the emulator binary to run.
@@ -329,6 +327,12 @@ impl Emulator {
         }
     }
 
+    /// Stops the emulator with SIGTERM (it may flush its state file), waiting up to `grace` before
+    /// SIGKILL; the exit status, `None` when it had to be killed or was not running.
+    pub fn terminate(&mut self, grace: Duration) -> Option<std::process::ExitStatus> {
+        self.child.take()?.terminate(grace)
+    }
+
     /// Kills the emulator (SIGKILL) and starts it again on the same port with the same options.
     /// With a state file, the org, users and credentials survive; without one, everything is new.
     pub fn restart(&mut self) -> Result<(), EmulatorError> {
@@ -441,24 +445,25 @@ impl Emulator {
         self.admin_ok(Method::DELETE, "/emulator/v1/stats", None).await;
     }
 
-    /// The seed UI documentation's curl example, `GET /security/rest/v1/currentUser` with the five
+    /// The seed UI documentation's curl example, `GET /security/rest/v1/currentUser` with the
     /// documented headers, returning the HTTP status: 200 proves the token works, 401 that it does not.
     pub async fn current_user_status(&self, credential_id: &str, token: &str) -> u16 {
-        let url = format!("{}/security/rest/v1/currentUser", self.url());
-        let response = self
-            .http
-            .get(&url)
-            .header("Content-Type", "application/json")
-            .header("X-Requested-By", "curl")
-            .header("X-SS-REST-CALL", "true")
-            .header("X-SS-App-Component-Id", credential_id)
-            .header("X-SS-App-Auth-Token", token)
-            .send()
+        self.current_user(credential_id, token).await.0
+    }
+
+    /// `GET /security/rest/v1/currentUser` as a credential: the HTTP status and the principal
+    /// (`principalId`) it authenticates as.
+    pub async fn current_user(&self, credential_id: &str, token: &str) -> (u16, Option<String>) {
+        let (status, body) = self
+            .request_as(
+                Method::GET,
+                "/security/rest/v1/currentUser",
+                None,
+                credential_id,
+                token,
+            )
             .await;
-        match response {
-            Ok(response) => response.status().as_u16(),
-            Err(err) => panic!("GET {url} failed: {err}; emulator log:\n{}", self.log_tail(20)),
-        }
+        (status, body["principalId"].as_str().map(str::to_string))
     }
 
     async fn admin_ok(&self, method: Method, path: &str, body: Option<&Value>) -> Value {
@@ -469,7 +474,11 @@ impl Emulator {
         value
     }
 
-    async fn request_as(
+    /// The one way tests call Control Hub as a given credential: `method path` (relative to
+    /// [`Emulator::url`]) with the REST headers and the credential's ID and token; returns the
+    /// status and the JSON body (`Value::Null` when empty or not JSON). Panics only when no answer
+    /// comes (with the emulator's log); never prints the token.
+    pub async fn request_as(
         &self,
         method: Method,
         path: &str,
@@ -574,7 +583,13 @@ fn read_first_line(stdout: impl Read + Send + 'static) -> mpsc::Receiver<Option<
             _ => None,
         };
         let _ = tx.send(first);
-        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        // Anything more on stdout breaks the start-up contract (one line): say so, without content.
+        for extra in reader.lines().map_while(Result::ok) {
+            eprintln!(
+                "controlhub-emulator: unexpected extra stdout line ({} bytes)",
+                extra.len()
+            );
+        }
     });
     rx
 }
@@ -583,33 +598,15 @@ fn read_first_line(stdout: impl Read + Send + 'static) -> mpsc::Receiver<Option<
 fn write_tls_files(dir: &Path) -> Result<TlsFiles, EmulatorError> {
     let tls_dir = dir.join("tls");
     mkdir(&tls_dir)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "controlhub-testkit CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let mut leaf_params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "controlhub-emulator");
-    leaf_params.use_authority_key_identifier_extension = true;
-    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_key = KeyPair::generate()?;
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
-
+    let ca = TestCa::new("controlhub-testkit CA")?;
+    let leaf = ca.loopback_server("controlhub-emulator")?;
     let files = TlsFiles {
-        ca_pem: ca_cert.pem(),
+        ca_pem: ca.pem(),
         cert: tls_dir.join("tls.crt"),
         key: tls_dir.join("tls.key"),
     };
-    write(&files.cert, &leaf.pem())?;
-    write(&files.key, &leaf_key.serialize_pem())?;
+    write(&files.cert, &leaf.cert_pem)?;
+    write(&files.key, &leaf.key_pem)?;
     write(&tls_dir.join("ca.crt"), &files.ca_pem)?;
     Ok(files)
 }

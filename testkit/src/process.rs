@@ -67,17 +67,19 @@ impl Child {
         let _ = self.inner.wait();
     }
 
-    /// Stops the process with SIGTERM, waiting up to `grace` before SIGKILL.
-    pub fn terminate(&mut self, grace: std::time::Duration) {
+    /// Stops the process with SIGTERM, waiting up to `grace` before SIGKILL; its exit status, or
+    /// `None` when it had to be killed.
+    pub fn terminate(&mut self, grace: std::time::Duration) -> Option<std::process::ExitStatus> {
         self.signal(libc::SIGTERM);
         let deadline = std::time::Instant::now() + grace;
         while std::time::Instant::now() < deadline {
-            if self.try_wait().is_some() {
-                return;
+            if let Some(status) = self.try_wait() {
+                return Some(status);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         self.kill();
+        None
     }
 }
 

@@ -7,10 +7,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::env::{Env, EnvOptions, counter_sum};
+use crate::quiet::RECONCILES;
 use crate::support::eventually;
 
 const REQUESTS: &str = "controlhub_operator_kubernetes_requests_total";
-const RECONCILES: &str = "controlhub_operator_reconciles_total";
 
 fn credential(name: &str) -> String {
     format!(

@@ -5,9 +5,11 @@
 //! not through another namespace's connection, not for a user the connection does not allow.
 
 use controlhub_operator::api::{ClusterControlHubConnection, ConditionType, ControlHubConnection};
+use controlhub_testkit::world::Connection;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::env::{CONNECTION, Env, EnvOptions, WAIT, apply_in, condition};
+use crate::quiet::reconciled_again;
 use crate::support::{TestNamespace, eventually};
 
 /// An ApiCredential named `ci-bot` using connection `kind`/`name`.
@@ -335,7 +337,7 @@ async fn another_namespaces_connection_cannot_be_used() {
         message.contains(&format!("{}/privileged", env.ns.name)),
         "resolved in its own namespace: {message}"
     );
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    reconciled_again(&env, "ci-bot", 2).await;
     assert!(
         ci_bot_credentials(&env).await.is_empty(),
         "nothing was created in Control Hub"
@@ -345,18 +347,11 @@ async fn another_namespaces_connection_cannot_be_used() {
 
 /// Re-applies the test's connection with `allowed` as allowedUserIds.
 async fn allow_users(env: &Env, allowed: &[&str]) {
-    let connection = serde_json::json!({
-        "apiVersion": "controlhub.dev/v1alpha1",
-        "kind": "ControlHubConnection",
-        "metadata": {"name": CONNECTION},
-        "spec": {
-            "url": env.emulator.url(),
-            "credentialsSecretRef": {"name": "controlhub-admin"},
-            "allowedUserIds": allowed,
-            "rateLimit": {"requestsPerSecond": 200, "burst": 200}
-        }
-    });
-    env.apply_object("controlhubconnections", connection).await;
+    let connection = Connection::namespaced(CONNECTION, &env.ns.name, &env.emulator)
+        .allowed_user_ids(allowed.iter().copied())
+        .rate_limit(200.0, 200);
+    env.apply_object("controlhubconnections", connection.manifest())
+        .await;
 }
 
 /// An ApiCredential cannot mint a credential for a user the connection does not list in
@@ -381,7 +376,7 @@ async fn a_user_outside_allowed_user_ids_gets_no_credential() {
         message.contains(&outsider),
         "the message names the user: {message}"
     );
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    reconciled_again(&env, "ci-bot", 2).await;
     let all = env.controlhub_credentials().await;
     assert!(
         all.iter().all(|c| c.2 != outsider),

@@ -5,16 +5,16 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use controlhub_operator::api::{ApiCredential, ConditionType};
 use controlhub_operator::crdgen;
 use controlhub_testkit::emulator::{Emulator, EmulatorOptions};
-use controlhub_testkit::process::{self, Child, Output};
+use controlhub_testkit::process::Child;
+use controlhub_testkit::world::{Connection, OperatorLauncher};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use tokio::sync::OnceCell;
 
 use crate::support::{TestNamespace, eventually, plane};
@@ -56,22 +56,13 @@ pub async fn install_crds() {
 /// The operator, as a child process.
 pub struct Operator {
     child: Option<Child>,
-    args: Vec<String>,
-    envs: Vec<(String, String)>,
+    launcher: OperatorLauncher,
     log: PathBuf,
 }
 
 impl Operator {
-    fn spawn(args: &[String], envs: &[(String, String)], log: &std::path::Path) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_controlhub-operator"));
-        cmd.args(args)
-            .env("KUBECONFIG", &plane().kubeconfig)
-            .env("RUST_LOG", "controlhub_operator=debug,warn");
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        process::spawn("controlhub-operator", cmd, Output::Log(log.to_path_buf()))
-            .expect("starting the operator")
+    fn spawn(launcher: &OperatorLauncher, log: &std::path::Path) -> Child {
+        launcher.spawn(log).expect("starting the operator")
     }
 
     /// Kills the operator with SIGKILL (no shutdown code runs).
@@ -84,8 +75,8 @@ impl Operator {
     /// Starts it again with the same arguments and `envs` (replacing the previous extra envs).
     pub fn restart_with(&mut self, envs: &[(String, String)]) {
         self.kill();
-        self.envs = envs.to_vec();
-        self.child = Some(Self::spawn(&self.args, &self.envs, &self.log));
+        self.launcher.set_envs(envs);
+        self.child = Some(Self::spawn(&self.launcher, &self.log));
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -157,48 +148,25 @@ impl Env {
         let emulator = emulator_options.start();
 
         // The connection: a Secret with the org admin's credential, and a ControlHubConnection.
-        let admin = emulator.admin();
-        let secret: Secret = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": "controlhub-admin"},
-            "stringData": {"credentialId": admin.credential_id, "authToken": admin.auth_token}
-        }))
-        .unwrap();
-        ns.api::<Secret>()
-            .create(&PostParams::default(), &secret)
+        Connection::namespaced(CONNECTION, &ns.name, &emulator)
+            .allowed_user_ids(options.allowed_user_ids)
+            .rate_limit(200.0, 200)
+            .apply(&ns.client, "e2e")
             .await
-            .expect("creating the connection Secret");
-        let connection = serde_json::json!({
-            "apiVersion": "controlhub.dev/v1alpha1",
-            "kind": "ControlHubConnection",
-            "metadata": {"name": CONNECTION, "namespace": ns.name},
-            "spec": {
-                "url": emulator.url(),
-                "credentialsSecretRef": {"name": "controlhub-admin"},
-                "allowedUserIds": options.allowed_user_ids,
-                "rateLimit": {"requestsPerSecond": 200, "burst": 200}
-            }
-        });
-        apply_json(&ns, "controlhubconnections", &connection).await;
+            .expect("applying the connection Secret and ControlHubConnection");
 
-        let args: Vec<String> = vec![
-            "run".into(),
-            "--leader-election=false".into(),
-            format!("--watch-namespace={}", ns.name),
-            format!("--metrics-addr=127.0.0.1:{}", process::free_port()),
-            format!("--health-addr=127.0.0.1:{}", process::free_port()),
-            "--drift-check-interval=3s".into(),
-            "--token-check-interval=2s".into(),
-            // The test's ControlHubConnection reaches its emulator over http://127.0.0.1.
-            "--namespaced-connection-allow-http=true".into(),
-        ];
+        let mut launcher =
+            OperatorLauncher::new(env!("CARGO_BIN_EXE_controlhub-operator"), &plane().kubeconfig)
+                .watch_namespace(&ns.name)
+                .drift_check_interval(Duration::from_secs(3))
+                .token_check_interval(Duration::from_secs(2))
+                // The test's ControlHubConnection reaches its emulator over http://127.0.0.1.
+                .allow_http_for_namespaced_connections()
+                .rust_log("controlhub_operator=debug,warn");
+        launcher.set_envs(&options.operator_env);
         let log = dir.join("operator.log");
-        let child = (!options.no_operator).then(|| Operator::spawn(&args, &options.operator_env, &log));
-        let operator = Operator {
-            child,
-            args,
-            envs: options.operator_env,
-            log,
-        };
+        let child = (!options.no_operator).then(|| Operator::spawn(&launcher, &log));
+        let operator = Operator { child, launcher, log };
         Env {
             ns,
             emulator,
@@ -405,17 +373,12 @@ async fn apply_json(ns: &TestNamespace, plural: &str, value: &serde_json::Value)
 impl Operator {
     /// The value of `--<flag>=<value>` among the operator's arguments.
     pub fn arg(&self, flag: &str) -> Option<String> {
-        let prefix = format!("--{flag}=");
-        self.args
-            .iter()
-            .find_map(|a| a.strip_prefix(&prefix).map(str::to_string))
+        self.launcher.arg(flag)
     }
 
     /// Sets `--<flag>=<value>`, replacing an earlier value; takes effect at the next (re)start.
     pub fn set_arg(&mut self, flag: &str, value: &str) {
-        let prefix = format!("--{flag}=");
-        self.args.retain(|a| !a.starts_with(&prefix));
-        self.args.push(format!("{prefix}{value}"));
+        self.launcher.set_arg(flag, value);
     }
 
     /// The address the operator serves `/metrics` on.
@@ -478,17 +441,11 @@ impl Env {
     /// A ControlHubConnection named `name` to this test's emulator, reading credentials from
     /// Secret `secret` (which need not exist).
     pub async fn apply_connection(&self, name: &str, secret: &str) {
-        let connection = serde_json::json!({
-            "apiVersion": "controlhub.dev/v1alpha1",
-            "kind": "ControlHubConnection",
-            "metadata": {"name": name},
-            "spec": {
-                "url": self.emulator.url(),
-                "credentialsSecretRef": {"name": secret},
-                "rateLimit": {"requestsPerSecond": 200, "burst": 200}
-            }
-        });
-        self.apply_object("controlhubconnections", connection).await;
+        let connection = Connection::namespaced(name, &self.ns.name, &self.emulator)
+            .secret_name(secret)
+            .rate_limit(200.0, 200);
+        self.apply_object("controlhubconnections", connection.manifest())
+            .await;
     }
 
     /// Waits until ControlHubConnection `name` has a Ready condition with `reason`.
@@ -621,18 +578,7 @@ impl Env {
 
     /// `GET currentUser` with a credential: the HTTP status and the principal it authenticates as.
     pub async fn principal_of(&self, id: &str, token: &str) -> (u16, Option<String>) {
-        let response = reqwest::Client::new()
-            .get(format!("{}/security/rest/v1/currentUser", self.emulator.url()))
-            .header("X-Requested-By", "e2e")
-            .header("X-SS-REST-CALL", "true")
-            .header("X-SS-App-Component-Id", id)
-            .header("X-SS-App-Auth-Token", token)
-            .send()
-            .await
-            .expect("GET currentUser");
-        let status = response.status().as_u16();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        (status, body["principalId"].as_str().map(str::to_string))
+        self.emulator.current_user(id, token).await
     }
 
     /// Waits for an Event with `reason` on object `name`; returns its (type, note).
@@ -1546,16 +1492,14 @@ impl Env {
     /// Another operator process for this Env: the same arguments (namespace, lease, timings) with
     /// identity `identity`, its own ports and log file `operator-<identity>.log`. Started at once.
     pub fn replica(&self, identity: &str) -> Operator {
+        let launcher = self.operator.launcher.clone().fresh_ports();
         let mut replica = Operator {
             child: None,
-            args: self.operator.args.clone(),
-            envs: self.operator.envs.clone(),
+            launcher,
             log: self.dir.join(format!("operator-{identity}.log")),
         };
         replica.set_arg("identity", identity);
-        replica.set_arg("metrics-addr", &format!("127.0.0.1:{}", process::free_port()));
-        replica.set_arg("health-addr", &format!("127.0.0.1:{}", process::free_port()));
-        replica.child = Some(Operator::spawn(&replica.args, &replica.envs, &replica.log));
+        replica.child = Some(Operator::spawn(&replica.launcher, &replica.log));
         replica
     }
 

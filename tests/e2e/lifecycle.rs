@@ -4,6 +4,7 @@
 use controlhub_operator::api::ROTATE_ANNOTATION;
 
 use crate::env::Env;
+use crate::quiet::reconciled_again;
 
 const CI_BOT: &str = r#"
 apiVersion: controlhub.dev/v1alpha1
@@ -132,7 +133,7 @@ async fn the_rotate_annotation_regenerates_once_per_value() {
         .await;
     let regenerations = env.emulator.stats().await.count("updateCredential", 200);
     env.annotate("ci-bot", ROTATE_ANNOTATION, "2026-11-25").await;
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    reconciled_again(&env, "ci-bot", 2).await;
     assert_eq!(
         env.secret_credential("ci-bot").await.1,
         new,

@@ -5,6 +5,7 @@
 
 mod chart;
 mod env;
+mod quiet;
 mod support;
 
 mod admission;

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use controlhub_operator::api::ROTATE_ANNOTATION;
 
 use crate::env::{Env, EnvOptions, Operator, counter_sum};
+use crate::quiet::RECONCILES;
 
 const REQUESTS: &str = "controlhub_operator_controlhub_requests_total";
-const RECONCILES: &str = "controlhub_operator_reconciles_total";
 
 fn credential(name: &str) -> String {
     format!(

@@ -6,10 +6,12 @@
 use std::time::Duration;
 
 use controlhub_operator::api::{ClusterControlHubConnection, ControlHubConnection};
+use controlhub_testkit::emulator::Stats;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::env::{CONNECTION, Env, WAIT};
+use crate::quiet::reconciles;
 use crate::support::eventually;
 
 const IN_USE: &str = "controlhub.dev/connection-in-use";
@@ -117,18 +119,16 @@ async fn request_as(
     id: &str,
     token: &str,
 ) -> (u16, serde_json::Value) {
-    let response = reqwest::Client::new()
-        .request(method, format!("{}{path}", env.emulator.url()))
-        .header("Content-Type", "application/json")
-        .header("X-Requested-By", "e2e")
-        .header("X-SS-REST-CALL", "true")
-        .header("X-SS-App-Component-Id", id)
-        .header("X-SS-App-Auth-Token", token)
-        .send()
-        .await
-        .expect("a Control Hub request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or_default())
+    env.emulator.request_as(method, path, None, id, token).await
+}
+
+/// Control Hub requests the emulator answered 401, read from its statistics as org admin
+/// credential (`id`, `token`) (the bootstrap admin's own credential may be the revoked one).
+async fn refused_as(env: &Env, id: &str, token: &str) -> u64 {
+    let (status, body) = request_as(env, reqwest::Method::GET, "/emulator/v1/stats", id, token).await;
+    assert_eq!(status, 200, "reading the emulator's statistics");
+    let stats: Stats = serde_json::from_value(body).expect("the emulator's statistics parse");
+    stats.operations.keys().map(|op| stats.count(op, 401)).sum()
 }
 
 /// The org's credential IDs, listed as credential (`id`, `token`).
@@ -167,10 +167,21 @@ async fn a_connection_token_swap_does_not_skip_cleanup() {
     let (status, _) = request_as(&env, reqwest::Method::DELETE, &old, &new_id, &new_token).await;
     assert_eq!(status, 200, "revoking the old admin credential");
 
+    let refused = || refused_as(&env, &new_id, &new_token);
+    let (refused_before, reconciled_before) = (refused().await, reconciles(&env).await);
     env.delete("bot-1").await;
     env.delete("bot-2").await;
-    // Long enough for the operator to meet 401s and (before this fix) release both with CleanupSkipped.
-    tokio::time::sleep(Duration::from_secs(12)).await;
+    // Until the operator has met 401s and reconciled the two deletions a few times (before this
+    // fix it released both with CleanupSkipped at the first 401).
+    eventually(
+        "the operator to meet 401s and reconcile the deletions 4 times",
+        WAIT,
+        || async {
+            let met = refused().await >= refused_before + 2;
+            (met && reconciles(&env).await >= reconciled_before + 4).then_some(())
+        },
+    )
+    .await;
     for name in ["bot-1", "bot-2"] {
         assert!(
             env.credentials().get_opt(name).await.unwrap().is_some(),

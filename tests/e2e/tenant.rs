@@ -13,6 +13,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 
 use crate::env::{Env, WAIT, within};
+use crate::quiet::reconciled_again;
 use crate::support::eventually;
 
 const CI_BOT: &str = r#"
@@ -238,8 +239,8 @@ async fn a_foreign_credential_id_written_into_the_secret_is_never_deleted_or_ado
         Some(victim_id.as_str()),
         "the foreign credential was adopted"
     );
-    // Another drift and token check: still intact.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // More reconciles: still intact.
+    reconciled_again(&env, "ci-bot", 2).await;
     assert_victim_intact(
         &env,
         &victim_id,

@@ -16,6 +16,7 @@ use controlhub_operator::api::{ConditionType, ROTATE_ANNOTATION};
 use kube::api::{Api, Patch, PatchParams};
 
 use crate::env::{Env, WAIT, condition, within};
+use crate::quiet::reconciled_again;
 use crate::support::{eventually, plane};
 
 /// Every `POST …/api-user-credentials/{id}` (regenerate, in these stories) answered 200.
@@ -141,10 +142,8 @@ async fn an_interval_schedule_coming_due_regenerates_exactly_once() {
     env.assert_token_refused(&id, &old, "the token from before the rotation")
         .await;
 
-    // Another drift check (3s) and token check (2s) come and go: nothing is due.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    env.poke("ci-bot").await;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // More reconciles come and go: nothing is due.
+    reconciled_again(&env, "ci-bot", 3).await;
     let regenerated = env.emulator.stats().await.count(UPDATE, 200);
     assert_eq!(
         regenerated, 1,
@@ -410,6 +409,8 @@ async fn a_secret_write_that_can_never_succeed_does_not_revoke_the_working_token
     .await;
     env.wait_ready("ci-bot").await;
     let (id, old) = env.assert_token_works(secret).await;
+    // Control Hub calls are counted below: only once lists show the credential (strict lists lag).
+    env.wait_listed_as_recorded("ci-bot").await;
 
     let policy = DenySecretWrites::install(&env.ns.name, secret).await;
     // The policy is in effect once a dry-run write of the Secret is refused.
@@ -445,8 +446,8 @@ async fn a_secret_write_that_can_never_succeed_does_not_revoke_the_working_token
             .map(|_| "Ready=False SecretRejected".to_string())
     })
     .await;
-    // One more drift check for a rotation that may come after the report.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // More reconciles, for a rotation that may come after the report.
+    reconciled_again(&env, "ci-bot", 2).await;
     let regenerated = env.emulator.stats().await.total(UPDATE);
     assert_eq!(
         regenerated, 0,

@@ -1,5 +1,6 @@
 //! Test harness shared by the emulator's integration tests: starts the real
-//! `controlhub-emulator` binary, reads its start-up line, and talks HTTP to it with reqwest.
+//! `controlhub-emulator` binary with the test kit's launcher (which reads its start-up line), and
+//! talks HTTP to it with reqwest.
 //!
 //! Tokens never reach test output: [`Cred`] and [`Reply`] print without them, and assertion
 //! messages use [`Reply::summary`]. The child is killed when its [`Emulator`] is dropped.
@@ -7,12 +8,11 @@
 #![allow(dead_code)]
 
 use std::fmt;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use controlhub_testkit::emulator as launcher;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -52,9 +52,9 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A running emulator process.
+/// A running emulator process, started by the test kit's launcher (killed on drop).
 pub struct Emulator {
-    child: Child,
+    process: launcher::Emulator,
     pub url: String,
     pub org_id: String,
     pub admin_user: String,
@@ -74,51 +74,26 @@ impl Emulator {
         }
     }
 
-    /// Starts the binary; `Err` carries its exit status and stderr when it did not print a line.
+    /// Starts this crate's binary with `args`; `Err` carries the end of its stderr when it did not
+    /// print its start-up line.
     pub fn try_start(args: &[&str]) -> Result<Emulator, String> {
-        let log = scratch_dir("log").join("stderr.log");
-        let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let mut child = Command::new(BIN)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot spawn {BIN}: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let first = lines.next();
-            let _ = tx.send(first);
-            // Anything more on stdout breaks the contract; report it through the log check below.
-            for extra in lines.map_while(Result::ok) {
-                eprintln!("unexpected extra stdout line ({} bytes)", extra.len());
-            }
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(Some(Ok(line))) => line,
-            _ => {
-                let _ = child.kill();
-                let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-                let stderr = std::fs::read_to_string(&log).unwrap_or_default();
-                return Err(format!("status {status}; stderr:\n{stderr}"));
-            }
-        };
-        let parsed: Value =
-            serde_json::from_str(&line).map_err(|e| format!("start-up line is not JSON: {e}"))?;
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let options = args
+            .iter()
+            .fold(launcher::EmulatorOptions::new().binary(BIN), |options, arg| {
+                options.arg(*arg)
+            });
+        let process = launcher::Emulator::try_start(options).map_err(|e| e.to_string())?;
+        let admin = process.admin();
         Ok(Emulator {
-            child,
-            url: text(&parsed["url"]),
-            org_id: text(&parsed["orgId"]),
-            admin_user: text(&parsed["admin"]["userId"]),
+            url: process.url().to_string(),
+            org_id: process.org_id().to_string(),
+            admin_user: admin.user_id.clone(),
             admin: Cred {
-                id: text(&parsed["admin"]["credentialId"]),
-                token: text(&parsed["admin"]["authToken"]),
+                id: admin.credential_id.clone(),
+                token: admin.auth_token.clone(),
             },
-            log,
+            log: process.log_path(),
+            process,
         })
     }
 
@@ -128,21 +103,12 @@ impl Emulator {
 
     /// SIGKILL, no chance to clean up.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
     }
 
     /// SIGTERM and wait for a clean exit.
     pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
-        let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        self.child.wait().ok()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        self.kill();
+        self.process.terminate(Duration::from_secs(20))
     }
 }
 
