@@ -370,6 +370,7 @@ pub const fn rotation_reason(reason: RotationReason) -> &'static str {
 pub fn metric_names() -> Vec<String> {
     let m = Metrics::new();
     m.reconciled("apicredential", "ok", Duration::from_millis(1));
+    m.kubernetes_request("get", "secrets".into());
     m.controlhub_requests
         .get_or_create(&RequestLabels {
             operation: "x",

@@ -80,10 +80,25 @@ struct Projection {
 
 impl Projection {
     /// `text` (a command line or a script) with the mount paths in it moved under `root`.
+    /// One pass over `text`: a path already moved is not matched again (`root` itself may start
+    /// with a mount path, `/tmp` for example).
     fn localize(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for mount in &self.mounts {
-            out = out.replace(mount.as_str(), &format!("{}{mount}", self.root.display()));
+        let root = self.root.display().to_string();
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while !rest.is_empty() {
+            match self.mounts.iter().find(|m| rest.starts_with(m.as_str())) {
+                Some(mount) => {
+                    out.push_str(&root);
+                    out.push_str(mount);
+                    rest = &rest[mount.len()..];
+                }
+                None => {
+                    let c = rest.chars().next().unwrap_or_default();
+                    out.push(c);
+                    rest = &rest[c.len_utf8()..];
+                }
+            }
         }
         out
     }
