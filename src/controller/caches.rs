@@ -17,6 +17,7 @@
 //! process just made (the watch lags): callers that act on their own writes compare versions
 //! first (see `gather` and [`super::context::Context::secret_verified`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use futures::FutureExt;
@@ -25,7 +26,7 @@ use kube::Resource;
 use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::api::{ClusterControlHubConnection, ControlHubConnection};
+use crate::api::{ApiCredential, ClusterControlHubConnection, ControlHubConnection};
 
 /// Label the operator puts (with its in-use finalizer) on a connection's credentials Secret, so
 /// that the Secret's metadata is watched.
@@ -38,6 +39,8 @@ pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration
 /// The stores of one run of the controllers.
 #[derive(Clone)]
 pub struct Stores {
+    /// The controller's own ApiCredential store (synced: [`Caches::mark_credentials_synced`]).
+    pub credentials: Store<ApiCredential>,
     pub namespaced_connections: Store<ControlHubConnection>,
     pub cluster_connections: Store<ClusterControlHubConnection>,
     /// Metadata of connections' credentials Secrets.
@@ -71,10 +74,13 @@ impl<K> Cached<K> {
 #[derive(Default)]
 pub struct Caches {
     stores: RwLock<Option<Stores>>,
+    /// Set off the ApiCredential watch stream (its store's readiness signal is the controller's).
+    credentials_synced: AtomicBool,
 }
 
 impl Caches {
     pub fn install(&self, stores: Stores) {
+        self.credentials_synced.store(false, Ordering::Release);
         *self.stores.write().unwrap_or_else(|p| p.into_inner()) = Some(stores);
     }
 
@@ -103,6 +109,27 @@ impl Caches {
 
     pub fn namespace(&self, name: &str) -> Cached<PartialObjectMeta<Namespace>> {
         self.with(|s| lookup(&s.namespaces, None, name))
+    }
+
+    /// Called when the ApiCredential watch delivered its first list.
+    pub fn mark_credentials_synced(&self) {
+        self.credentials_synced.store(true, Ordering::Release);
+    }
+
+    /// The cached ApiCredentials that `keep` selects; `None` before the first list is in.
+    pub fn credentials(&self, keep: impl Fn(&ApiCredential) -> bool) -> Option<Vec<Arc<ApiCredential>>> {
+        if !self.credentials_synced.load(Ordering::Acquire) {
+            return None;
+        }
+        let stores = self.stores.read().unwrap_or_else(|p| p.into_inner()).clone()?;
+        Some(
+            stores
+                .credentials
+                .state()
+                .into_iter()
+                .filter(|c| keep(c))
+                .collect(),
+        )
     }
 }
 

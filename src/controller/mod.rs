@@ -229,7 +229,9 @@ pub async fn run(
             namespaces_writer,
         ),
     );
+    let (store, writer) = reflector::store();
     ctx.caches.install(caches::Stores {
+        credentials: store.clone(),
         namespaced_connections: namespaced_store,
         cluster_connections: cluster_store,
         connection_secrets,
@@ -238,17 +240,18 @@ pub async fn run(
     });
 
     // The store holds every ApiCredential: slimmed before they enter it (see `slim`).
-    let (store, writer) = reflector::store();
     // Ready once the first list is in the store. Read off the stream, not by a second
     // `wait_until_ready` on the store: its readiness signal keeps only the last waiter's waker, and
     // the controller waits on it too.
     let synced = readiness.clone();
+    let caches_synced = ctx.caches.clone();
     let credential_events = changed(
         watcher(credentials, watcher::Config::default().any_semantic())
             .modify(slim)
             .reflect(writer)
             .inspect_ok(move |event| {
                 if matches!(event, watcher::Event::InitDone) && !synced.is_synced() {
+                    caches_synced.mark_credentials_synced();
                     synced.mark_synced();
                     tracing::info!("ApiCredential cache synced");
                 }
