@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use controlhub_testkit::world::CredentialManifest;
+
 use crate::env::{Env, EnvOptions, counter_sum};
 use crate::quiet::RECONCILES;
 use crate::support::eventually;
@@ -13,18 +15,10 @@ use crate::support::eventually;
 const REQUESTS: &str = "controlhub_operator_kubernetes_requests_total";
 
 fn credential(name: &str) -> String {
-    format!(
-        r#"
-apiVersion: controlhub.dev/v1alpha1
-kind: ApiCredential
-metadata:
-  name: {name}
-spec:
-  name: {name}
-  rotation:
-    interval: 24h
-"#
-    )
+    CredentialManifest::new(name)
+        .label(name)
+        .rotation_interval("24h", "Regenerate")
+        .yaml()
 }
 
 /// `(verb, resource)` → requests so far, from a scrape.

@@ -89,7 +89,9 @@ pub struct StoredCredential {
     pub token: AuthToken,
 }
 
-/// Classifies a Secret read in full.
+/// Classifies a Secret read in full (gather knows the stored ID already and calls
+/// [`classify_with`]; this states the ownership rules for the tests).
+#[cfg(test)]
 pub fn classify(secret: Option<&Secret>, owner_uid: &str, keys: &SecretKeys) -> SecretState {
     let stored = secret.and_then(|s| read(s, keys)).map(|s| s.id);
     classify_with(secret, owner_uid, stored)
