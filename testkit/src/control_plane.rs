@@ -461,7 +461,7 @@ impl SharedPlane {
 /// The control plane shared by every test of this test binary, started on first use.
 ///
 /// It is spawned from a dedicated thread that never exits, so the kernel kills it when the test
-/// process ends, however it ends. Panics with the start-up error (binaries missing, not ready, …).
+/// process ends, however it ends; its directory is removed at exit, or by the next start's sweep. Panics with the start-up error (binaries missing, not ready, …).
 pub fn shared() -> &'static SharedPlane {
     static PLANE: OnceLock<Result<SharedPlane, String>> = OnceLock::new();
     let result = PLANE.get_or_init(|| {
@@ -476,6 +476,7 @@ pub fn shared() -> &'static SharedPlane {
                     log_dir: Some(log_dir),
                 }) {
                     Ok(plane) => {
+                        remove_at_exit(&plane.dir);
                         let shared = SharedPlane {
                             kubeconfig: plane.kubeconfig().to_path_buf(),
                             server: plane.server().to_string(),
@@ -530,17 +531,77 @@ pub fn restart_shared(component: Component) -> Result<(), String> {
     reply_rx.recv().map_err(|e| e.to_string())?
 }
 
-fn fresh_dir() -> PathBuf {
-    let base = if Path::new("/dev/shm").is_dir() {
+/// Where control-plane directories live: /dev/shm when there is one (etcd is fast on tmpfs), else
+/// the temp dir.
+fn plane_base() -> PathBuf {
+    if Path::new("/dev/shm").is_dir() {
         PathBuf::from("/dev/shm")
     } else {
         std::env::temp_dir()
-    };
+    }
+}
+
+const DIR_PREFIX: &str = "controlhub-cp-";
+
+/// A fresh directory `controlhub-cp-<pid>-<random>`, after sweeping the directories of test
+/// processes that are gone.
+///
+/// A process killed by a signal, or one whose [`shared`] plane lives in a static (statics are never
+/// dropped), cannot remove its own directory; on tmpfs each one holds etcd's preallocated WAL and
+/// database (≈ 130 MB of RAM) until the machine reboots. Hundreds of test runs on one machine once
+/// filled its memory and slowed everything on it to a crawl, so every start cleans up after the dead.
+fn fresh_dir() -> PathBuf {
+    let base = plane_base();
+    sweep_dead_owners(&base);
     base.join(format!(
-        "controlhub-cp-{}-{}",
+        "{DIR_PREFIX}{}-{}",
         std::process::id(),
         rand::random::<u32>()
     ))
+}
+
+/// Removes `controlhub-cp-<pid>-*` directories under `base` whose process no longer exists. A
+/// directory whose pid is alive is kept, even if the pid was reused by another program: leaking
+/// one directory is better than deleting a live control plane's data.
+fn sweep_dead_owners(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(owner) = owner_pid(&name.to_string_lossy()) else {
+            continue;
+        };
+        if !Path::new("/proc").join(owner.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The pid in a control-plane directory's name, `controlhub-cp-<pid>-<random>`.
+fn owner_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(DIR_PREFIX)?;
+    let (pid, random) = rest.split_once('-')?;
+    random.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+/// Removes the shared plane's directory when the test process exits normally (the test harness
+/// returns from `main`, which runs `atexit` handlers). A killed process leaves it to the next
+/// [`fresh_dir`]'s sweep.
+fn remove_at_exit(dir: &Path) {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    extern "C" fn remove() {
+        if let Some(dir) = DIR.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+    if DIR.set(dir.to_path_buf()).is_ok() {
+        // SAFETY: `remove` is a plain `extern "C" fn()` that touches only a static.
+        unsafe {
+            libc::atexit(remove);
+        }
+    }
 }
 
 fn mkdir(path: &Path) -> Result<(), Error> {
@@ -651,4 +712,44 @@ current-context: controlhub-test
         cert = b64(&id.cert_pem),
         key = b64(&id.key_pem),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_pid_reads_only_control_plane_directory_names() {
+        assert_eq!(owner_pid("controlhub-cp-4242-123456"), Some(4242));
+        assert_eq!(owner_pid("controlhub-cp-4242"), None);
+        assert_eq!(owner_pid("controlhub-cp-x-1"), None);
+        assert_eq!(owner_pid("controlhub-cp-4242-abc"), None);
+        assert_eq!(owner_pid("something-else-4242-1"), None);
+    }
+
+    /// The sweep removes a directory left by a process that is gone, and keeps a live process's
+    /// directory and anything that is not a control-plane directory.
+    #[test]
+    fn the_sweep_removes_only_directories_of_dead_processes() {
+        let base = std::env::temp_dir().join(format!("cp-sweep-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let mut gone = Command::new("true").spawn().expect("spawn true");
+        let dead_pid = gone.id();
+        gone.wait().expect("true exits");
+        let dead = base.join(format!("{DIR_PREFIX}{dead_pid}-1"));
+        let live = base.join(format!("{DIR_PREFIX}{}-2", std::process::id()));
+        let other = base.join("unrelated-1-2");
+        for dir in [&dead, &live, &other] {
+            std::fs::create_dir_all(dir.join("etcd")).unwrap();
+        }
+        sweep_dead_owners(&base);
+        let (dead_left, live_left, other_left) = (dead.exists(), live.exists(), other.exists());
+        let _ = std::fs::remove_dir_all(&base);
+        assert!(!dead_left, "the dead process's directory was kept");
+        assert!(live_left, "a live process's directory was removed");
+        assert!(
+            other_left,
+            "a directory that is not a control plane's was removed"
+        );
+    }
 }

@@ -1,10 +1,11 @@
 //! The harness itself: a control plane starts, serves kubectl, and leaves no process behind when
-//! dropped or when the process that started it is killed.
+//! dropped or when the process that started it is killed, and no directory behind when the process
+//! that shared it exits.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use controlhub_testkit::control_plane::{ControlPlane, Options};
+use controlhub_testkit::control_plane::{ControlPlane, Options, shared};
 
 fn alive(pid: u32) -> bool {
     // A zombie is not alive for our purposes: read the state from /proc.
@@ -99,5 +100,40 @@ fn control_plane_dies_with_a_killed_parent() {
     assert!(
         survivors.is_empty(),
         "processes survived their killed parent: {survivors:?}"
+    );
+}
+
+/// The shared plane lives in a static, which is never dropped: its directory (etcd's data on
+/// /dev/shm, ≈ 130 MB of RAM) must still go when the test process exits, or every test run leaks it.
+#[test]
+fn the_shared_plane_leaves_no_directory_when_the_process_exits() {
+    if let Some(report) = std::env::var_os("CONTROLHUB_SHARED_CHILD") {
+        let plane = shared();
+        let dir = plane.kubeconfig.parent().expect("kubeconfig has a directory");
+        std::fs::write(&report, dir.display().to_string()).unwrap();
+        return;
+    }
+    let report = std::env::temp_dir().join(format!("controlhub-shared-{}", std::process::id()));
+    let _ = std::fs::remove_file(&report);
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_shared_plane_leaves_no_directory_when_the_process_exits",
+            "--test-threads=1",
+        ])
+        .env("CONTROLHUB_SHARED_CHILD", &report)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let dir = std::fs::read_to_string(&report).unwrap_or_default();
+    let _ = std::fs::remove_file(&report);
+    assert!(status.success(), "the child test failed: {status}");
+    assert!(
+        !dir.is_empty(),
+        "the child did not report its control plane's directory"
+    );
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "the shared control plane's directory {dir} outlived its process"
     );
 }
