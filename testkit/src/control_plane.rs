@@ -167,6 +167,11 @@ impl ControlPlane {
         &self.version
     }
 
+    /// The working directory (certificates, etcd data, kubeconfig).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Process IDs of etcd, kube-apiserver and kube-controller-manager.
     pub fn pids(&self) -> Vec<u32> {
         self.processes.iter().map(Child::id).collect()
@@ -558,6 +563,12 @@ fn fresh_dir() -> PathBuf {
         std::process::id(),
         rand::random::<u32>()
     ))
+}
+
+/// Removes the directories of control planes whose test process is gone (see [`fresh_dir`], which
+/// does this at every start).
+pub fn sweep_stale_dirs() {
+    sweep_dead_owners(&plane_base());
 }
 
 /// Removes `controlhub-cp-<pid>-*` directories under `base` whose process no longer exists. A

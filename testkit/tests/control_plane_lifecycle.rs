@@ -5,7 +5,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use controlhub_testkit::control_plane::{ControlPlane, Options, shared};
+use controlhub_testkit::control_plane::{ControlPlane, Options, shared, sweep_stale_dirs};
 
 fn alive(pid: u32) -> bool {
     // A zombie is not alive for our purposes: read the state from /proc.
@@ -56,7 +56,7 @@ fn control_plane_dies_with_a_killed_parent() {
         let plane = ControlPlane::start(Options::default()).expect("control plane starts");
         let pids = plane.pids();
         let list = pids.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
-        std::fs::write(&report, list).unwrap();
+        std::fs::write(&report, format!("{list};{}", plane.dir().display())).unwrap();
         std::mem::forget(plane);
         std::thread::sleep(Duration::from_secs(120));
         return;
@@ -76,11 +76,13 @@ fn control_plane_dies_with_a_killed_parent() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut pids = Vec::new();
+    let mut dir = String::new();
     while Instant::now() < deadline {
-        if let Ok(list) = std::fs::read_to_string(&report)
-            && !list.is_empty()
+        if let Ok(line) = std::fs::read_to_string(&report)
+            && let Some((list, reported_dir)) = line.split_once(';')
         {
             pids = list.split(',').filter_map(|p| p.parse::<u32>().ok()).collect();
+            dir = reported_dir.to_string();
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -100,6 +102,16 @@ fn control_plane_dies_with_a_killed_parent() {
     assert!(
         survivors.is_empty(),
         "processes survived their killed parent: {survivors:?}"
+    );
+    // A killed process cannot remove its directory; the sweep every start runs does.
+    assert!(
+        std::path::Path::new(&dir).exists(),
+        "the killed child's directory {dir} is unexpectedly gone already"
+    );
+    sweep_stale_dirs();
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "the sweep kept the directory {dir} of a killed test process"
     );
 }
 
