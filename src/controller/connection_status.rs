@@ -414,7 +414,9 @@ async fn compute(
             // counts, and the per-owner gauge the cache keeps, cover the owners in use.
             match owners_in_use(ctx, key, &connection.principal.user_id) {
                 Some(owners) => ctx.owners.retain_owners(key, &owners),
-                None => tracing::debug!(connection = %key, "ApiCredential cache not synced; owners kept until the next check"),
+                None => {
+                    tracing::debug!(connection = %key, "ApiCredential cache not synced; owners kept until the next check")
+                }
             }
             status.credentials_per_owner = ctx
                 .owners

@@ -53,7 +53,7 @@ pub struct Memory {
     failures: HashMap<String, u32>,
     /// The last warning said per object, to say each one once.
     warned: HashMap<String, u64>,
-    /// The resourceVersion of each object's last status write by this process.
+    /// Per object, a resourceVersion known to include this process's last status write (see `wrote`).
     written: HashMap<String, String>,
     /// Objects that must not be reconciled before an instant (a failure's backoff or a server's
     /// Retry-After), with the generation they were held at: events this process causes itself
@@ -262,7 +262,8 @@ impl Context {
             .is_none_or(|at| at.elapsed() >= self.settings.token_check_interval)
     }
 
-    /// Records the resourceVersion this process's status write produced for `uid`.
+    /// Records a resourceVersion of `uid` known to include this process's last status write: the
+    /// one that write produced, or one read afresh from the API server after it.
     pub fn wrote(&self, uid: &str, resource_version: String) {
         self.memory().written.insert(uid.to_string(), resource_version);
     }

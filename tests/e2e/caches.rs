@@ -102,6 +102,33 @@ async fn a_steady_state_reconcile_reads_and_writes_nothing_on_the_api_server() {
     );
 }
 
+/// Someone else's write after the operator's last status write (here an unrelated annotation)
+/// leaves the cache at a version the operator did not write. It reads the object afresh once
+/// (it cannot order versions), learns that version includes its write, and the drift checks after
+/// that read nothing — not one GET per object per drift check for as long as nothing is written.
+#[tokio::test]
+async fn another_writers_change_costs_one_read_not_one_per_drift_check() {
+    let env = env("caches-other-writer").await;
+    env.apply(&credential("annotated")).await;
+    env.wait_ready("annotated").await;
+    env.annotate("annotated", "example.com/owner-team", "payments")
+        .await;
+    // The annotation's own reconcile (one fresh read) finishes and the cache catches up.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let first = env.scrape_metrics().await;
+    let reconciled = counter_sum(&first, RECONCILES);
+    let last = eventually("three more reconciles", Duration::from_secs(60), || async {
+        let now = env.scrape_metrics().await;
+        (counter_sum(&now, RECONCILES) >= reconciled + 3).then_some(now)
+    })
+    .await;
+    let sent = sent_between(&requests(&first), &requests(&last));
+    assert!(
+        sent.is_empty(),
+        "drift checks after another writer's change sent Kubernetes requests: {sent:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_new_credential_reads_its_connection_and_namespace_from_the_caches() {
     let env = env("caches-new").await;

@@ -41,9 +41,16 @@ pub async fn reconcile(
     }
     // The watch cache may not have caught up with this process's own last status write: acting on
     // an older status would repeat work already done (a rotation, a create). Read it afresh then.
+    // The fresh copy's version includes that write, so the cache showing it is current from then
+    // on: another writer's later change costs one read, not one per reconcile.
     let obj = if ctx.may_be_stale(&uid, obj.meta().resource_version.as_deref()) {
         match api.get_opt(&obj.name_any()).await {
-            Ok(Some(fresh)) => Arc::new(fresh),
+            Ok(Some(fresh)) => {
+                if let Some(version) = fresh.meta().resource_version.clone() {
+                    ctx.wrote(&uid, version);
+                }
+                Arc::new(fresh)
+            }
             Ok(None) => return Ok(Action::await_change()),
             Err(e) => {
                 let read = Error::read(format!("ApiCredential {}", obj.name_any()));
