@@ -27,6 +27,7 @@ pub struct OperatorArgs {
 pub struct Operator {
     child: Child,
     health_addr: String,
+    metrics_addr: String,
 }
 
 /// Resident memory of a process, from `/proc/<pid>/status`.
@@ -62,6 +63,7 @@ impl Operator {
         Ok(Operator {
             child,
             health_addr: launcher.health_addr(),
+            metrics_addr: launcher.metrics_addr(),
         })
     }
 
@@ -86,6 +88,19 @@ impl Operator {
             self.child.log_tail(20)
         )
         .into())
+    }
+
+    /// The Kubernetes requests the operator itself has sent, other than watches and lists (its
+    /// `controlhub_operator_kubernetes_requests_total`): tells its share of the API server's counts.
+    pub async fn kubernetes_requests(&self) -> BenchResult<u64> {
+        let url = format!("http://{}/metrics", self.metrics_addr);
+        let text = reqwest::get(&url).await?.text().await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with("controlhub_operator_kubernetes_requests_total{"))
+            .filter(|l| !l.contains("verb=\"watch\"") && !l.contains("verb=\"list\""))
+            .filter_map(|l| l.rsplit_once(' ')?.1.trim().parse::<f64>().ok())
+            .sum::<f64>() as u64)
     }
 
     /// The operator's memory now.

@@ -69,8 +69,10 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
     // 3. Steady state, token checks off: let creation's resyncs pass, then count two periods.
     tokio::time::sleep(DRIFT / 2).await;
     let k8s_before = k8s_counts(&lab).await;
+    let own_before = operator_requests(&lab).await;
     let quiet = steady_state(&lab).await;
     let k8s_after = k8s_counts(&lab).await;
+    let own_after = operator_requests(&lab).await;
     report_steady(table, "token checks off", &quiet, count);
     report_k8s(
         table,
@@ -80,6 +82,15 @@ pub async fn run(cluster: &Cluster, table: &mut Table) -> BenchResult<()> {
         count * PERIODS as usize,
         None,
     );
+    if let (Some(before), Some(after)) = (own_before, own_after) {
+        table.info(
+            "     of which the operator sent (its own request counter; the rest are other clients')",
+            format!(
+                "{:.2}",
+                after.saturating_sub(before) as f64 / (count * PERIODS as usize) as f64
+            ),
+        );
+    }
     // 4. Memory at 1,000, after Ready and resyncs.
     if let Some(op) = &lab.operator {
         let m = op.memory()?;
@@ -243,6 +254,17 @@ async fn creation(
     );
 
     Ok(())
+}
+
+/// The operator's own count of the Kubernetes requests it sent (no watches or lists).
+async fn operator_requests(lab: &Lab) -> Option<u64> {
+    match lab.operator.as_ref()?.kubernetes_requests().await {
+        Ok(n) => Some(n),
+        Err(e) => {
+            println!("  (no operator request counts: {e})");
+            None
+        }
+    }
 }
 
 pub async fn k8s_counts(lab: &Lab) -> apiserver::Counts {

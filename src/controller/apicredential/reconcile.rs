@@ -44,6 +44,10 @@ pub async fn reconcile(
     // The fresh copy's version includes that write, so the cache showing it is current from then
     // on: another writer's later change costs one read, not one per reconcile.
     let obj = if ctx.may_be_stale(&uid, obj.meta().resource_version.as_deref()) {
+        tracing::debug!(
+            cached = obj.meta().resource_version.as_deref().unwrap_or_default(),
+            "the cache shows a version this process did not write or read; reading afresh"
+        );
         match api.get_opt(&obj.name_any()).await {
             Ok(Some(fresh)) => {
                 if let Some(version) = fresh.meta().resource_version.clone() {
