@@ -202,7 +202,7 @@ pub async fn run(
     ));
     let (managed_secrets, managed_writer) = reflector::store();
     let secret_changes = watcher(secrets, managed)
-        .modify(caches::trim_secret)
+        .modify(caches::trim_managed_secret)
         .reflect(managed_writer)
         .touched_objects();
     let (namespaced_store, namespaced_writer) = reflector::store();
