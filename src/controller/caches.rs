@@ -9,7 +9,7 @@
 //! operator's own `controlhub.dev/` ones, which are bounded by admission). Which Secrets: those
 //! labelled `app.kubernetes.io/managed-by=controlhub-operator` and those labelled
 //! [`CONNECTION_SECRET_LABEL`] (set by the operator with its in-use finalizer on a connection's
-//! Secret). A tenant can add either label to its own Secrets; each then costs a few hundred bytes
+//! Secret). A tenant can add either label to its own Secrets; each then costs about a kilobyte
 //! of metadata, bounded by the namespace's Secret quota like any object it may create.
 //!
 //! **How a cache is trusted.** A cache that is not synced yet, or an object it does not hold, is a

@@ -35,6 +35,10 @@ pub enum Error {
     ConnectionUnavailable(String),
     #[error("this replica no longer holds the leader lease; the write was not made")]
     Fenced,
+    /// The object was deleted (or is being deleted, or was replaced by another of the same name)
+    /// after the cache showed it: nothing is created for it.
+    #[error("ApiCredential {0} is gone or being deleted; no credential was created for it")]
+    Gone(String),
 }
 
 impl Error {
@@ -60,6 +64,7 @@ impl Error {
             Error::MissingField(_) => "invalid_object",
             Error::ConnectionUnavailable(_) => "connection_unavailable",
             Error::Fenced => "fenced",
+            Error::Gone(_) => "object_gone",
         }
     }
 

@@ -644,17 +644,47 @@ async fn delete_credential(
     }
 }
 
-/// Creates a credential under `pending_label` for the owner (fenced on the lease).
+/// Creates a credential under `pending_label` for the owner (fenced on the lease), once the
+/// object is confirmed alive.
 async fn create(
     ctx: &Context,
     t: &Target,
     pending_label: &str,
 ) -> Result<std::result::Result<IssuedCredential, controlhub::Error>> {
+    still_declared(ctx, t).await?;
     fence(ctx)?;
     Ok(t.connection
         .client
         .create_credential(pending_label, t.create_for.as_ref(), t.desired.active)
         .await)
+}
+
+/// Right before a create: the object must still exist (same UID), not be deleting, and carry the
+/// finalizer. The reconcile's copy comes from a cache, and a list the API server serves from its
+/// own watch cache may show an object already deleted and gone; a credential created for it
+/// would have no object left to clean it up (seen in the random-kills suite: an operator started
+/// right after its predecessor finished a deletion created one). Read afresh, the finalizer
+/// proves any later deletion waits for the cleanup, which finds the new credential by its marker.
+async fn still_declared(ctx: &Context, t: &Target) -> Result<()> {
+    let api: Api<crate::api::ApiCredential> = Api::namespaced(ctx.kube.clone(), &t.namespace);
+    let fresh = api
+        .get_opt(&t.name)
+        .await
+        .map_err(Error::read(format!("ApiCredential {}", t.name)))?;
+    let alive = fresh.is_some_and(|o| {
+        o.metadata.uid.as_deref() == Some(t.uid.as_str())
+            && o.metadata.deletion_timestamp.is_none()
+            && o.metadata
+                .finalizers
+                .iter()
+                .flatten()
+                .any(|f| f == crate::api::FINALIZER)
+    });
+    if alive {
+        Ok(())
+    } else {
+        Err(Error::Gone(t.name.clone()))
+    }
 }
 
 /// Right before a Control Hub write: this replica must still hold the leader lease (by the
