@@ -466,7 +466,8 @@ impl SharedPlane {
 /// The control plane shared by every test of this test binary, started on first use.
 ///
 /// It is spawned from a dedicated thread that never exits, so the kernel kills it when the test
-/// process ends, however it ends; its directory is removed at exit, or by the next start's sweep. Panics with the start-up error (binaries missing, not ready, …).
+/// process ends, however it ends; its directory is removed at exit, or by the next start's sweep.
+/// Panics with the start-up error (binaries missing, not ready, …).
 pub fn shared() -> &'static SharedPlane {
     static PLANE: OnceLock<Result<SharedPlane, String>> = OnceLock::new();
     let result = PLANE.get_or_init(|| {

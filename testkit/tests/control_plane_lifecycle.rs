@@ -14,6 +14,15 @@ fn alive(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
+/// This test binary running only `test`, in child mode: `mode_var` names the file it reports to.
+fn child_test(test: &str, mode_var: &str, report: &std::path::Path) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", test, "--test-threads=1"])
+        .env(mode_var, report)
+        .stdout(std::process::Stdio::null());
+    cmd
+}
+
 /// Starting gives a working kubeconfig; dropping stops etcd, the apiserver and the controller manager.
 #[test]
 fn control_plane_serves_kubectl_and_stops_on_drop() {
@@ -63,17 +72,13 @@ fn control_plane_dies_with_a_killed_parent() {
     }
     let report = std::env::temp_dir().join(format!("controlhub-lifecycle-{}", std::process::id()));
     let _ = std::fs::remove_file(&report);
-    let exe = std::env::current_exe().unwrap();
-    let mut child = Command::new(exe)
-        .args([
-            "--exact",
-            "control_plane_dies_with_a_killed_parent",
-            "--test-threads=1",
-        ])
-        .env("CONTROLHUB_LIFECYCLE_CHILD", &report)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = child_test(
+        "control_plane_dies_with_a_killed_parent",
+        "CONTROLHUB_LIFECYCLE_CHILD",
+        &report,
+    )
+    .spawn()
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut pids = Vec::new();
     let mut dir = String::new();
@@ -127,16 +132,13 @@ fn the_shared_plane_leaves_no_directory_when_the_process_exits() {
     }
     let report = std::env::temp_dir().join(format!("controlhub-shared-{}", std::process::id()));
     let _ = std::fs::remove_file(&report);
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "the_shared_plane_leaves_no_directory_when_the_process_exits",
-            "--test-threads=1",
-        ])
-        .env("CONTROLHUB_SHARED_CHILD", &report)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
+    let status = child_test(
+        "the_shared_plane_leaves_no_directory_when_the_process_exits",
+        "CONTROLHUB_SHARED_CHILD",
+        &report,
+    )
+    .status()
+    .unwrap();
     let dir = std::fs::read_to_string(&report).unwrap_or_default();
     let _ = std::fs::remove_file(&report);
     assert!(status.success(), "the child test failed: {status}");

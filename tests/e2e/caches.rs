@@ -55,6 +55,23 @@ fn sent_between(
         .collect()
 }
 
+/// The requests (other than watches and lists) the operator sent while it finished `reconciles`
+/// more reconciles, counted from now.
+async fn sent_over_reconciles(env: &Env, reconciles: u64) -> BTreeMap<(String, String), u64> {
+    let first = env.scrape_metrics().await;
+    let reconciled = counter_sum(&first, RECONCILES);
+    let last = eventually(
+        &format!("{reconciles} more reconciles"),
+        Duration::from_secs(60),
+        || async {
+            let now = env.scrape_metrics().await;
+            (counter_sum(&now, RECONCILES) >= reconciled + reconciles).then_some(now)
+        },
+    )
+    .await;
+    sent_between(&requests(&first), &requests(&last))
+}
+
 /// An Env whose operator checks tokens only hourly (a token check reads the Secret by design),
 /// with a drift check every 3 s (each one a full reconcile of every object).
 async fn env(prefix: &str) -> Env {
@@ -83,19 +100,9 @@ async fn a_steady_state_reconcile_reads_and_writes_nothing_on_the_api_server() {
     }
     // Let the reconciles the creation itself triggered finish (and the caches catch up).
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let first = env.scrape_metrics().await;
-    let reconciled = counter_sum(&first, RECONCILES);
     // At least two drift checks of each object.
-    let last = eventually("six more reconciles", Duration::from_secs(60), || async {
-        let now = env.scrape_metrics().await;
-        (counter_sum(&now, RECONCILES) >= reconciled + 6).then_some(now)
-    })
-    .await;
-    let sent = sent_between(&requests(&first), &requests(&last));
-    println!(
-        "reconciles: {}; requests sent meanwhile: {sent:?}",
-        counter_sum(&last, RECONCILES) - reconciled
-    );
+    let sent = sent_over_reconciles(&env, 6).await;
+    println!("requests sent over six reconciles: {sent:?}");
     assert!(
         sent.is_empty(),
         "steady-state reconciles sent Kubernetes requests: {sent:?}"
@@ -115,14 +122,7 @@ async fn another_writers_change_costs_one_read_not_one_per_drift_check() {
         .await;
     // The annotation's own reconcile (one fresh read) finishes and the cache catches up.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let first = env.scrape_metrics().await;
-    let reconciled = counter_sum(&first, RECONCILES);
-    let last = eventually("three more reconciles", Duration::from_secs(60), || async {
-        let now = env.scrape_metrics().await;
-        (counter_sum(&now, RECONCILES) >= reconciled + 3).then_some(now)
-    })
-    .await;
-    let sent = sent_between(&requests(&first), &requests(&last));
+    let sent = sent_over_reconciles(&env, 3).await;
     assert!(
         sent.is_empty(),
         "drift checks after another writer's change sent Kubernetes requests: {sent:?}"

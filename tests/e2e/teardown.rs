@@ -1,7 +1,8 @@
 //! Teardown never orphans credentials in Control Hub: deleting a namespace that holds its own
 //! connection, its Secret and ApiCredentials revokes every credential before the connection goes
 //! (finalizer `controlhub.dev/connection-in-use`); a connection whose token was swapped, and a
-//! cluster connection that no longer allows the namespace, still clean up.
+//! cluster connection that no longer allows the namespace, still clean up; an object already gone
+//! when the operator acts on an older copy of it gets no credential at all.
 
 use std::time::Duration;
 
@@ -371,4 +372,42 @@ spec:
     })
     .await;
     env.wait_ready("ci-bot").await;
+}
+
+/// An object deleted and gone (its finalizer released) while the operator holds an older copy of
+/// it — from its cache, or a first list the API server served from its own cache, as an operator
+/// started right after its predecessor finished the cleanup sees it — gets no credential: the
+/// operator stops at `create:secret` with the object in hand, the object is deleted and its
+/// finalizer removed, the operator goes on. Control Hub creates nothing, so nothing is left there
+/// that no object could clean up.
+#[tokio::test]
+async fn an_object_gone_before_its_create_gets_no_credential() {
+    let (env, file) = Env::start_paused("gone-before-create", "create:secret").await;
+    env.apply(&credential("late", "ControlHubConnection", CONNECTION))
+        .await;
+    assert_eq!(env.wait_paused(&file).await, "create:secret");
+    env.delete("late").await;
+    let release = serde_json::json!({"metadata": {"finalizers": null}});
+    env.credentials()
+        .patch("late", &PatchParams::default(), &Patch::Merge(&release))
+        .await
+        .expect("releasing the finalizer, as the cleanup of a predecessor would have");
+    env.wait_gone("late").await;
+    let before = reconciles(&env).await;
+    std::fs::write(&file, "resume").expect("resuming the operator");
+    eventually("the paused reconcile to finish", WAIT, || async {
+        (reconciles(&env).await > before).then_some(())
+    })
+    .await;
+    let stats = env.emulator.stats().await;
+    assert_eq!(
+        stats.count("createCredential", 200),
+        0,
+        "a credential was created for an object already gone"
+    );
+    assert_eq!(
+        env.managed_credentials().await,
+        Vec::new(),
+        "Control Hub holds a credential no object can clean up"
+    );
 }
